@@ -1,0 +1,202 @@
+"""Greedy generation that reuses the KV cache of the previous request.
+
+On a CPU a completion is mostly prefill: typing one character must not recompute a
+1,500-token prompt. The engine remembers which token ids its cache holds, keeps the longest
+common prefix with the next prompt, and feeds only the rest. It asks the model for logits
+of the last position only (the vocabulary projection over a whole prompt is a fifth of the
+prefill work and hundreds of MB). Between tokens it checks a cancellation flag and a
+deadline, and every call reports the timing of DESIGN.md's contract.
+
+One engine serves one thread at a time (the server's single inference worker); the lock
+only guards against misuse.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+# Markers that end a file or a turn in SmolLM2's training format; generating one means the
+# model has finished the code it was asked to continue.
+_END_MARKERS = ("<|endoftext|>", "<|im_end|>", "<|im_start|>", "<file_sep>", "<repo_name>",
+                "<reponame>", "<filename>", "<gh_stars>", "<issue_start>", "<jupyter_start>")
+
+StopRule = Callable[[str], "int | None"]
+
+
+@dataclass
+class Timing:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    new_tokens: int = 0
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Generation:
+    text: str
+    token_ids: list[int]
+    finish: str  # "stop" (a stop rule), "eos", "length", "timeout", "cancelled"
+    timing: Timing = field(default_factory=Timing)
+
+
+class Engine:
+    """Owns a model, its tokenizer and the KV cache of the last prompt."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, prefill_chunk: int = 512) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prefill_chunk = prefill_chunk
+        self._lock = threading.Lock()
+        self._cache: Any = None
+        self._cached_ids: list[int] = []
+        # transformers 5.x renamed `past_key_values` to `cache`; the cache object is updated
+        # in place either way.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(base.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        vocab = tokenizer.get_vocab()
+        self.end_ids: frozenset[int] = frozenset(
+            {vocab[m] for m in _END_MARKERS if m in vocab}
+            | {i for i in (tokenizer.eos_token_id,) if i is not None})
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def token_id(self, token: str) -> int | None:
+        return self.tokenizer.get_vocab().get(token)
+
+    def reset(self) -> None:
+        """Forget the KV cache (e.g. after the adapter changes, since its keys differ)."""
+        with self._lock:
+            self._cache = None
+            self._cached_ids = []
+
+    @property
+    def cached_tokens(self) -> int:
+        return len(self._cached_ids)
+
+    def _reuse(self, prompt: Sequence[int]) -> int:
+        """Crop the cache to the longest common prefix with `prompt`; return its length.
+
+        At least one prompt token is always fed again, since its logits start the decode.
+        """
+        common = 0
+        limit = min(len(self._cached_ids), len(prompt))
+        cached = self._cached_ids
+        while common < limit and cached[common] == prompt[common]:
+            common += 1
+        if self._cache is None or common == 0:
+            self._cache = None
+            self._cached_ids = []
+            return 0
+        if common < len(cached):
+            # A negative count removes tokens on both the 4.x and 5.x cache APIs.
+            self._cache.crop(common - len(cached))
+            del self._cached_ids[common:]
+        return common
+
+    def _forward(self, ids: Sequence[int]) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        if self._cache is None:
+            self._cache = DynamicCache(config=self.model.config)
+        kwargs = {self._cache_kwarg: self._cache}
+        out = self.model(input_ids=torch.tensor([list(ids)], dtype=torch.long), use_cache=True,
+                         logits_to_keep=1, **kwargs)
+        self._cached_ids.extend(ids)
+        return out.logits[0, -1]
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        *,
+        max_new_tokens: int = 64,
+        stop: StopRule | None = None,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> Generation:
+        """Greedy decode after `prompt_ids`.
+
+        `stop(text)` returns where the text must end (generation stops) or None.
+        `deadline` is a `time.monotonic()` instant; `cancel` is checked between tokens and
+        between prefill chunks.
+        """
+        if not prompt_ids:
+            raise ValueError("empty prompt")
+        with self._lock, torch.inference_mode():
+            return self._generate(list(prompt_ids), max_new_tokens, stop, cancel, deadline)
+
+    def _generate(self, prompt: list[int], max_new: int, stop: StopRule | None,
+                  cancel: threading.Event | None, deadline: float | None) -> Generation:
+        timing = Timing(prompt_tokens=len(prompt))
+        started = time.perf_counter()
+
+        def interrupted() -> str | None:
+            if cancel is not None and cancel.is_set():
+                return "cancelled"
+            if deadline is not None and time.monotonic() > deadline:
+                return "timeout"
+            return None
+
+        try:
+            reused = self._reuse(prompt)
+        except Exception:  # a cache that cannot be cropped is only lost work
+            self._cache, self._cached_ids, reused = None, [], 0
+        timing.reused_tokens = reused
+        logits: torch.Tensor | None = None
+        pos = reused
+        finish: str | None = None
+        while pos < len(prompt):
+            finish = interrupted()
+            if finish:
+                break
+            chunk = prompt[pos:pos + self.prefill_chunk]
+            try:
+                logits = self._forward(chunk)
+            except BaseException:
+                self._cache, self._cached_ids = None, []
+                raise
+            pos += len(chunk)
+        prefill_done = time.perf_counter()
+        timing.prefill_ms = (prefill_done - started) * 1000
+
+        generated: list[int] = []
+        text = ""
+        if finish is None:
+            finish = "length"
+            assert logits is not None
+            while len(generated) < max_new:
+                token = int(torch.argmax(logits))
+                if token in self.end_ids:
+                    finish = "eos"
+                    break
+                generated.append(token)
+                text = self.tokenizer.decode(generated, skip_special_tokens=False)
+                if stop is not None and (cut := stop(text)) is not None:
+                    text = text[:cut]
+                    finish = "stop"
+                    break
+                if len(generated) >= max_new:
+                    break
+                interruption = interrupted()
+                if interruption:
+                    finish = interruption
+                    break
+                logits = self._forward([token])
+        end = time.perf_counter()
+        timing.new_tokens = len(generated)
+        timing.decode_ms = (end - prefill_done) * 1000
+        timing.total_ms = (end - started) * 1000
+        return Generation(text=text, token_ids=generated, finish=finish, timing=timing)

@@ -1,0 +1,85 @@
+"""The one server class and its assembly from feature modules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from adapters.paths import data_dir
+from server import __version__
+from server.runtime import Runtime
+from server.settings import Settings, parse_settings
+
+log = logging.getLogger(__name__)
+
+
+class TailorServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("tailor", __version__,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.settings = Settings()
+        self.runtime = Runtime(on_change=self.publish_status)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.shown = 0
+        self.accepted = 0
+        self.last_completion: dict[str, Any] | None = None
+
+    def apply_settings(self, data: Any) -> None:
+        """Parse and apply settings; report bad values; (re)load the model if it changed."""
+        settings, errors = parse_settings(data)
+        self.settings = settings
+        logging.getLogger().setLevel(settings.log_level.upper())
+        for error in errors:
+            self.notify_user(error, types.MessageType.Warning)
+
+    def notify_user(self, message: str, kind: types.MessageType) -> None:
+        log.warning("%s", message) if kind <= types.MessageType.Warning else log.info(message)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"Tailor: {message}"))
+
+    def status(self) -> dict[str, Any]:
+        runtime = self.runtime
+        loaded = runtime.loaded
+        return {
+            "model": self.settings.model,
+            "backend": "torch",
+            "adapter": None,
+            "adapterState": "none",
+            "jobs": [],
+            "ranking": None,
+            "state": runtime.state,
+            "error": runtime.error,
+            "modelPath": loaded.path if loaded else None,
+            "loadSeconds": round(loaded.load_seconds, 2) if loaded else None,
+            "dataDir": str(data_dir()),
+            "shown": self.shown,
+            "accepted": self.accepted,
+            "lastCompletion": self.last_completion,
+        }
+
+    def publish_status(self) -> None:
+        """Send `tailor/status`; safe to call from any thread."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+
+        def send() -> None:
+            try:
+                self.protocol.notify("tailor/status", self.status())
+            except Exception:  # the client may be gone; status is best effort
+                log.debug("could not send tailor/status", exc_info=True)
+
+        loop.call_soon_threadsafe(send)
+
+
+def create_server() -> TailorServer:
+    from server import completion, lifecycle, status
+
+    server = TailorServer()
+    lifecycle.setup(server)
+    completion.setup(server)
+    status.setup(server)
+    return server

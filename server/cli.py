@@ -1,0 +1,156 @@
+"""The `tailor` command line. Results go to stdout (one JSON object with --json); logs and
+progress go to stderr, because for `tailor serve` stdout is the protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from adapters.models import DEFAULT_MODEL, ModelError
+
+
+def _setup_logging(level: str, log_file: str | None = None) -> None:
+    handler: logging.Handler = (logging.FileHandler(log_file) if log_file
+                                else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # transformers and tqdm write progress bars; keep them on stderr and quiet.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if args.json else text, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.app import create_server
+
+    create_server().start_io()
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from adapters.cache import CompletionCache
+    from adapters.completion import CompletionOptions, Completer
+    from adapters.engine import Engine
+    from adapters.models import load
+    from adapters.paths import cache_dir
+    from adapters.prompt import split_at
+    from adapters.repo_context import MAX_FILE_BYTES, read_text
+
+    path = Path(args.file).resolve()
+    if not path.is_file():
+        print(f"tailor: {path} is not a file", file=sys.stderr)
+        return 2
+    text = read_text(path)
+    if text is None:
+        print(f"tailor: {path} is binary or larger than {MAX_FILE_BYTES} bytes", file=sys.stderr)
+        return 2
+    prefix, suffix = split_at(text, args.line, args.character)
+    loaded = load(args.model)
+    completer = Completer(Engine(loaded.model, loaded.tokenizer), loaded.source.name,
+                          CompletionCache(cache_dir() / "completions"))
+    options = CompletionOptions(max_prompt_tokens=args.max_prompt_tokens,
+                                max_new_tokens=args.max_new_tokens, multiline=args.multiline,
+                                timeout_ms=args.timeout_ms)
+    result = completer.complete(path=path, prefix=prefix, suffix=suffix, options=options)
+    data = {**result.to_dict(), "model": loaded.source.name,
+            "load_seconds": round(loaded.load_seconds, 2)}
+    _emit(args, data, result.text)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from server.doctor import run_doctor
+
+    report = run_doctor(args.model, load_model=not args.no_load)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for check in report["checks"]:
+            mark = "ok " if check["ok"] else "!! "
+            print(f"{mark} {check['name']}: {check['detail']}")
+            if not check["ok"] and check.get("fix"):
+                print(f"     fix: {check['fix']}")
+    return 0 if report["ok"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from server.bench import bench_completion
+
+    report = bench_completion(files=args.files, cursors=args.cursors, model=args.model,
+                              prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tailor", description=__doc__)
+    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--log-file", default=None, help="log here instead of stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the language server over stdio")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("complete", help="complete FILE at a 0-based position")
+    p.add_argument("file")
+    p.add_argument("--line", type=int, required=True)
+    p.add_argument("--character", type=int, required=True)
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--max-prompt-tokens", type=int, default=1024)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--multiline", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--timeout-ms", type=int, default=30_000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_complete)
+
+    p = sub.add_parser("doctor", help="check the installation and the model")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--no-load", action="store_true", help="skip loading the model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("bench", help="benchmarks (not tests)")
+    bench = p.add_subparsers(dest="bench", required=True)
+    b = bench.add_parser("completion", help="LSP completion latency vs transformers generate")
+    b.add_argument("files", nargs="*", help="Python files (default: some of the stdlib)")
+    b.add_argument("--cursors", type=int, default=12)
+    b.add_argument("--model", default=DEFAULT_MODEL)
+    b.add_argument("--prompt-tokens", type=int, default=1500)
+    b.add_argument("--new-tokens", type=int, default=16)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = args.log_level
+    if args.command == "serve" and level == "warning":
+        level = "info"
+    _setup_logging(level, args.log_file)
+    try:
+        return int(args.func(args))
+    except ModelError as exc:
+        print(f"tailor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Initialisation, settings changes and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lsprotocol import types
+
+from server.app import TailorServer
+
+log = logging.getLogger(__name__)
+
+
+def setup(server: TailorServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: TailorServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.pending_options = params.initialization_options
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: TailorServer, params: types.InitializedParams) -> None:
+        ls.apply_settings(getattr(ls, "pending_options", None))
+        ls.runtime.start_loading(ls.settings.model)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(ls: TailorServer,
+                                 params: types.DidChangeConfigurationParams) -> None:
+        if params.settings is None:
+            return
+        ls.apply_settings(params.settings)
+        ls.runtime.start_loading(ls.settings.model)
+        ls.publish_status()
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: TailorServer, params: None) -> None:
+        ls.runtime.shutdown()
