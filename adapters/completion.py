@@ -16,7 +16,7 @@ from pathlib import Path
 from adapters.cache import CompletionCache, scope_key
 from adapters.engine import Engine, Timing
 from adapters.postprocess import decide_mode, postprocess, stop_index
-from adapters.prompt import build_prompt
+from adapters.prompt import Prompt, build_prompt
 from adapters.repo_context import find_repo_root, language_of, related_files
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,22 @@ class Completer:
         vocab = engine.tokenizer.get_vocab()
         self._special = {m: vocab[m] for m in ("<repo_name>", "<file_sep>") if m in vocab}
 
+    def prompt(self, *, path: Path, prefix: str, suffix: str,
+               open_documents: dict[Path, str] | None, max_tokens: int) -> Prompt:
+        """The prompt for a cursor: repository context, then this file up to the cursor."""
+        root = find_repo_root(path.parent)
+        if root is not None:
+            rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+            others = {p.relative_to(root).as_posix(): t for p, t in (open_documents or {}).items()
+                      if p != path and p.is_relative_to(root)}
+            context = related_files(root, rel, prefix, others)
+            repo_name = root.name
+        else:
+            rel, context, repo_name = path.name, [], path.parent.name
+        return build_prompt(prefix=prefix, suffix=suffix, path=rel, repo_name=repo_name,
+                            context=context, max_tokens=max_tokens,
+                            encode=self.engine.encode, special=self._special)
+
     def complete(
         self,
         *,
@@ -71,18 +87,8 @@ class Completer:
         if language_of(path, language_id) is None:
             return CompletionResult(text="", finish="unsupported-file-type")
         mode = decide_mode(prefix, suffix, options.multiline)
-        root = find_repo_root(path.parent)
-        if root is not None:
-            rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-            others = {p.relative_to(root).as_posix(): t for p, t in (open_documents or {}).items()
-                      if p != path and p.is_relative_to(root)}
-            context = related_files(root, rel, prefix, others)
-            repo_name = root.name
-        else:
-            rel, context, repo_name = path.name, [], path.parent.name
-        prompt = build_prompt(prefix=prefix, suffix=suffix, path=rel, repo_name=repo_name,
-                              context=context, max_tokens=options.max_prompt_tokens,
-                              encode=self.engine.encode, special=self._special)
+        prompt = self.prompt(path=path, prefix=prefix, suffix=suffix,
+                             open_documents=open_documents, max_tokens=options.max_prompt_tokens)
         scope = scope_key(self.model_name, self.adapter, prompt.context_digest)
 
         hit = self.cache.get(scope, prompt.prefix_used) if self.cache else None

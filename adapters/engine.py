@@ -93,7 +93,7 @@ class Engine:
         At least one prompt token is always fed again, since its logits start the decode.
         """
         common = 0
-        limit = min(len(self._cached_ids), len(prompt))
+        limit = min(len(self._cached_ids), len(prompt) - 1)
         cached = self._cached_ids
         while common < limit and cached[common] == prompt[common]:
             common += 1

@@ -87,6 +87,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(args.file, args.model)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from server.bench import bench_completion
 
@@ -123,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-load", action="store_true", help="skip loading the model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("demo", help="complete a real Python file at a few cursors, with timings")
+    p.add_argument("file", nargs="?", help="a Python file (default: the stdlib's textwrap.py)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="benchmarks (not tests)")
     bench = p.add_subparsers(dest="bench", required=True)
