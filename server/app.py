@@ -22,11 +22,12 @@ class TailorServer(LanguageServer):
         super().__init__("tailor", __version__,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.settings = Settings()
-        self.runtime = Runtime(on_change=self.publish_status)
+        self.runtime = Runtime(on_change=self.publish_status, on_error=self._model_error)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.shown = 0
         self.accepted = 0
         self.last_completion: dict[str, Any] | None = None
+        self.pending_options: Any = None  # initializationOptions, applied on `initialized`
 
     def apply_settings(self, data: Any) -> None:
         """Parse and apply settings; report bad values; (re)load the model if it changed."""
@@ -37,8 +38,18 @@ class TailorServer(LanguageServer):
             self.notify_user(error, types.MessageType.Warning)
 
     def notify_user(self, message: str, kind: types.MessageType) -> None:
-        log.warning("%s", message) if kind <= types.MessageType.Warning else log.info(message)
+        if kind <= types.MessageType.Warning:
+            log.warning("%s", message)
+        else:
+            log.info("%s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Tailor: {message}"))
+
+    def _model_error(self, message: str) -> None:
+        """Called on the inference thread when the model cannot be loaded."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(
+                self.notify_user, f"{message} Completions are off until this is fixed; "
+                "`tailor doctor` checks the installation.", types.MessageType.Error)
 
     def status(self) -> dict[str, Any]:
         runtime = self.runtime

@@ -61,8 +61,9 @@ async def _drive_server(cursors: list[tuple[Path, int]], settings: dict[str, Any
     client.initialized(types.InitializedParams())
 
     async def status() -> dict[str, Any]:
-        return dict(await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="tailor.status", arguments=[{}])))
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="tailor.status", arguments=[{}]))
+        return dict(result or {})
 
     while (await status())["state"] == "loading":
         await asyncio.sleep(0.5)

@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     from adapters.cache import CompletionCache
-    from adapters.completion import CompletionOptions, Completer
+    from adapters.completion import Completer, CompletionOptions
     from adapters.engine import Engine
     from adapters.models import load
     from adapters.paths import cache_dir

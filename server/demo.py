@@ -14,7 +14,7 @@ import textwrap as _textwrap_module
 from pathlib import Path
 
 from adapters.cache import CompletionCache
-from adapters.completion import CompletionOptions, CompletionResult, Completer
+from adapters.completion import Completer, CompletionOptions, CompletionResult
 from adapters.engine import Engine
 from adapters.models import load
 from adapters.paths import data_dir
@@ -35,7 +35,8 @@ def _cursors(text: str) -> list[tuple[str, int]]:
 
 def _show(label: str, result: CompletionResult) -> None:
     t = result.timing
-    source = "cache" if result.cached else f"{t.reused_tokens}/{t.prompt_tokens} prompt tokens reused"
+    source = ("cache" if result.cached
+              else f"{t.reused_tokens}/{t.prompt_tokens} prompt tokens reused")
     print(f"  {label}: {t.total_ms:7.1f} ms  (prefill {t.prefill_ms:.0f} ms, decode "
           f"{t.decode_ms:.0f} ms for {t.new_tokens} tokens; {source})")
 

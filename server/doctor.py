@@ -70,7 +70,8 @@ def run_doctor(spec: str, *, load_model: bool = True) -> dict[str, Any]:
             loaded = load(spec)
             model.update(path=loaded.path, load_seconds=round(time.perf_counter() - started, 2),
                          converted_now=loaded.converted)
-            note = " (converted now; later loads read the converted copy)" if loaded.converted else ""
+            note = (" (converted now; later loads read the converted copy)"
+                    if loaded.converted else "")
             checks.append(_check("model load", True,
                                  f"{model['load_seconds']} s from {loaded.path}{note}"))
     except ModelError as exc:

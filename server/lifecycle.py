@@ -20,7 +20,7 @@ def setup(server: TailorServer) -> None:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: TailorServer, params: types.InitializedParams) -> None:
-        ls.apply_settings(getattr(ls, "pending_options", None))
+        ls.apply_settings(ls.pending_options)
         ls.runtime.start_loading(ls.settings.model)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -27,8 +27,10 @@ T = TypeVar("T")
 
 
 class Runtime:
-    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, on_change: Callable[[], None] = lambda: None,
+                 on_error: Callable[[str], None] = lambda message: None) -> None:
         self.on_change = on_change
+        self.on_error = on_error
         self.state = "idle"  # idle -> loading -> ready | error
         self.error: str | None = None
         self.spec: str | None = None
@@ -76,6 +78,8 @@ class Runtime:
         finally:
             self._ready.set()
             self.on_change()
+            if self.error:
+                self.on_error(self.error)
 
     async def wait_loaded(self) -> bool:
         """Wait (without blocking the loop) until loading ends; True if a model is ready."""

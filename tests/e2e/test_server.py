@@ -34,8 +34,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_repo(tmp_path_factory.mktemp("repo"))
 
 
-@pytest_lsp.fixture(scope="module",
-                    config=ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env()))
+CONFIG = ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env())
+
+
+@pytest_lsp.fixture(scope="module", config=CONFIG)
 async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
