@@ -51,6 +51,86 @@ class Generation:
     timing: Timing = field(default_factory=Timing)
 
 
+def new_cache(config: Any) -> Any:
+    """A KV cache whose layers grow in place (see `_growable_layer`), else transformers' own."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=config)
+    layer_class = _growable_layer()
+    layers = getattr(cache, "layers", None)
+    if layer_class is not None and isinstance(layers, list) and layers:
+        cache.layers = [layer_class() for _ in layers]
+    return cache
+
+
+_GROWABLE: Any = None
+
+
+def _growable_layer() -> Any:
+    """A cache layer that writes new keys into a preallocated buffer.
+
+    transformers' DynamicLayer concatenates on every token, copying the whole cache (70 MB at
+    1,500 tokens for SmolLM2-135M) once per generated token: a fifth of the decode time on a
+    CPU. This layer doubles its capacity when full and hands attention views of the filled
+    part; cropping to a common prefix only moves the length.
+    """
+    global _GROWABLE
+    if _GROWABLE is not None:
+        return _GROWABLE
+    try:
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:
+        return None
+
+    class GrowableLayer(DynamicLayer):  # type: ignore[misc]
+        def lazy_initialization(self, key_states: torch.Tensor,
+                                value_states: torch.Tensor) -> None:
+            super().lazy_initialization(key_states, value_states)
+            self._k: torch.Tensor | None = None
+            self._v: torch.Tensor | None = None
+            self._len = 0
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor,
+                   *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            need = self._len + key_states.shape[-2]
+            if self._k is None or self._v is None or need > self._k.shape[-2]:
+                old = 0 if self._k is None else self._k.shape[-2]
+                capacity = max(need, 2 * old, 256)
+                k = key_states.new_empty((*key_states.shape[:-2], capacity,
+                                          key_states.shape[-1]))
+                v = value_states.new_empty((*value_states.shape[:-2], capacity,
+                                            value_states.shape[-1]))
+                if self._k is not None and self._v is not None and self._len:
+                    k[..., : self._len, :] = self._k[..., : self._len, :]
+                    v[..., : self._len, :] = self._v[..., : self._len, :]
+                self._k, self._v = k, v
+            self._k[..., self._len:need, :] = key_states
+            self._v[..., self._len:need, :] = value_states
+            self._len = need
+            self.keys, self.values = self._k[..., :need, :], self._v[..., :need, :]
+            return self.keys, self.values
+
+        def crop(self, tokens_to_remove: int) -> None:
+            if not self.is_initialized or self._k is None or self._v is None:
+                return
+            keep = self._len + tokens_to_remove if tokens_to_remove < 0 else tokens_to_remove
+            self._len = max(0, min(self._len, keep))
+            self.keys, self.values = self._k[..., : self._len, :], self._v[..., : self._len, :]
+
+        def get_seq_length(self) -> int:
+            return self._len if self.is_initialized else 0
+
+        def reset(self) -> None:
+            self._k = self._v = None
+            self._len = 0
+            super().reset()
+
+    _GROWABLE = GrowableLayer
+    return _GROWABLE
+
+
 class Engine:
     """Owns a model, its tokenizer and the KV cache of the last prompt."""
 
@@ -108,10 +188,8 @@ class Engine:
         return common
 
     def _forward(self, ids: Sequence[int]) -> torch.Tensor:
-        from transformers import DynamicCache
-
         if self._cache is None:
-            self._cache = DynamicCache(config=self.model.config)
+            self._cache = new_cache(self.model.config)
         kwargs = {self._cache_kwarg: self._cache}
         out = self.model(input_ids=torch.tensor([list(ids)], dtype=torch.long), use_cache=True,
                          logits_to_keep=1, **kwargs)

@@ -172,3 +172,23 @@ def test_empty_prompt_is_refused(make_engine):
     with pytest.raises(ValueError):
         make_engine().generate([])
 
+
+
+def test_growable_cache_matches_transformers_dynamic_cache(make_engine, tokenizer, monkeypatch):
+    """The in-place cache must give exactly what transformers' own cache gives, across
+    growth past its first capacity, crops to a common prefix and reuse."""
+    from transformers import DynamicCache
+
+    import adapters.engine as engine_module
+
+    prompts = [tokenizer.encode("def f(x):\n    return x" * 20),  # 460 tokens: grows twice
+               tokenizer.encode("def f(x):\n    return x" * 12 + "def g("),
+               tokenizer.encode("def f(x):\n    return x" * 12 + "def h(y")]
+
+    def run() -> list[list[int]]:
+        engine = make_engine()
+        return [engine.generate(p, max_new_tokens=12).token_ids for p in prompts]
+
+    growable = run()
+    monkeypatch.setattr(engine_module, "new_cache", lambda config: DynamicCache(config=config))
+    assert run() == growable
