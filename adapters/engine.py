@@ -82,7 +82,7 @@ def _growable_layer() -> Any:
     except ImportError:
         return None
 
-    class GrowableLayer(DynamicLayer):  # type: ignore[misc]
+    class GrowableLayer(DynamicLayer):
         def lazy_initialization(self, key_states: torch.Tensor,
                                 value_states: torch.Tensor) -> None:
             super().lazy_initialization(key_states, value_states)
