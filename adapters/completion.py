@@ -108,7 +108,9 @@ class Completer:
         raw = generation.text
         if generation.finish in ("timeout", "cancelled"):
             # An interrupted suggestion is only worth showing as whole lines of a block.
-            raw = _whole_lines(raw) if mode == "block" else ""
+            lead = 1 if raw.startswith("\n") else 0
+            complete = mode == "block" and "\n" in raw[lead:]
+            raw = raw[: raw.rfind("\n") + 1] if complete else ""
         elif self.cache is not None:
             self.cache.put(scope, prompt.prefix_used, raw)
         if generation.finish == "length" and mode == "block":

@@ -209,12 +209,15 @@ def _block_stop(generated: str, prefix: str) -> int | None:
 def stop_index(generated: str, prefix: str, suffix: str, mode: Mode) -> int | None:
     """Where the suggestion ends, or None while it may still grow.
 
-    Runs on every token, so it scans only `generated` and the prefix's last lines; `suffix` is
-    accepted so callers can pass the same arguments as to `postprocess`.
+    Runs on every token, so it scans only `generated`, the prefix's last lines and the
+    suffix's current line.
     """
-    del suffix
     if mode == "block":
         return _block_stop(generated, prefix)
+    if _suffix_line(suffix).strip():
+        # Mid-line: the suggestion is the rest of this line; a newline would split it.
+        nl = generated.find("\n")
+        return None if nl < 0 else _rstrip_index(generated, nl)
     return _line_stop(generated)
 
 

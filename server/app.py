@@ -11,6 +11,7 @@ from pygls.lsp.server import LanguageServer
 
 from adapters.paths import data_dir
 from server import __version__
+from server.protocol import TailorProtocol
 from server.runtime import Runtime
 from server.settings import Settings, parse_settings
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class TailorServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("tailor", __version__,
+        super().__init__("tailor", __version__, protocol_cls=TailorProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.settings = Settings()
         self.runtime = Runtime(on_change=self.publish_status, on_error=self._model_error)

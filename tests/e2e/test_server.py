@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.exceptions import JsonRpcMethodNotFound, JsonRpcRequestCancelled
+from pygls.exceptions import (
+    JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
+    JsonRpcRequestCancelled,
+)
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.e2e.helpers import (
@@ -209,3 +216,30 @@ async def test_bad_input_leaves_the_server_answering(client: LanguageClient, rep
     last = (await status(client))["lastCompletion"]
     assert last["timing"]["prompt_tokens"] <= 1024
     assert (await status(client))["state"] == "ready"
+
+
+async def raw_request(client: LanguageClient, msg_id: str, method: str, params: object) -> Any:
+    """Send a request as raw JSON (the typed client would refuse these params)."""
+    future: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = future
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method,
+                       "params": params}).encode()
+    server = client._server
+    assert server is not None and server.stdin is not None
+    server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await server.stdin.drain()
+    return await asyncio.wait_for(asyncio.wrap_future(future), timeout=60)
+
+
+async def test_unreadable_params_get_an_error_reply(client: LanguageClient, repo: Path) -> None:
+    uri = open_doc(client, repo, version=20)
+    bad = {"textDocument": {"uri": uri}, "position": {"line": "ten", "character": 0},
+           "context": {"triggerKind": 2}}
+    with pytest.raises(JsonRpcInvalidParams):
+        await raw_request(client, "bad-params", types.TEXT_DOCUMENT_INLINE_COMPLETION, bad)
+    # VS Code's 0-based "invoke" trigger kind is read as LSP's Invoked.
+    vscode_style = {"textDocument": {"uri": uri}, "position": {"line": 3, "character": 0},
+                    "context": {"triggerKind": 0}}
+    result = await raw_request(client, "vscode-style", types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                               vscode_style)
+    assert result is not None and isinstance(result.items, list)

@@ -233,3 +233,14 @@ def test_random_inputs_never_raise() -> None:
             out = postprocess(generated, prefix, suffix, mode)
             assert out == "" or out.strip()
             assert generated.startswith(out)  # every rule only cuts
+
+
+def test_mid_line_suggestion_never_starts_a_new_line() -> None:
+    # Cursor at the start of `import time`: a newline would split the user's line in two.
+    prefix, suffix = "import os\n", "import time\n"
+    generated = "\ndef max_retries(queue):\n    pass\n"
+    mode = decide_mode(prefix, suffix, "auto")
+    assert mode == "line"
+    assert stop_index(generated, prefix, suffix, mode) == 0
+    assert postprocess(generated, prefix, suffix, mode) == ""
+    assert postprocess("import sys\nimport re", prefix, suffix, mode) == "import sys"
