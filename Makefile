@@ -35,8 +35,15 @@ test: test-python test-vscode
 test-python: $(STAMP)
 	$(PY) -m pytest
 
+# The protocol test drives the real server; its data directory is fresh but shares the
+# converted model that the Python tests prepared (.tailor-home/test/models).
 test-vscode: $(STAMP) $(VSCODE)/node_modules/.package-lock.json
-	cd $(VSCODE) && npm run build && npm test && TAILOR_SERVER=$(CURDIR)/$(VENV)/bin/tailor npm run test:protocol && npm run package
+	cd $(VSCODE) && npm run build && npm test
+	mkdir -p .tailor-home/test/models
+	home=$$(mktemp -d) && ln -s $(CURDIR)/.tailor-home/test/models $$home/models && \
+	  cd $(VSCODE) && TAILOR_SERVER=$(CURDIR)/$(VENV)/bin/tailor TAILOR_HOME=$$home \
+	  npm run test:protocol
+	cd $(VSCODE) && npm run package && test -s tailor.vsix
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check adapters server selector tests

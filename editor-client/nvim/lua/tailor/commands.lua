@@ -1,0 +1,99 @@
+-- The table of Tailor's `workspace/executeCommand` commands.
+--
+-- Each entry: the server command name, an argument builder (one object, as in DESIGN.md's
+-- contract), a result handler, and optionally a user command. Adding a command is one entry:
+--
+--   train = {
+--     command = "tailor.trainAdapter",
+--     user_command = "TailorTrain", nargs = "?",
+--     desc = "Train this repository's adapter (optional budget: 90s, 10m, 1h, 200k-tokens)",
+--     args = function(ctx)
+--       return { uri = vim.uri_from_bufnr(ctx.bufnr), budget = ctx.args ~= "" and ctx.args or nil }
+--     end,
+--     on_result = function(result) vim.notify("Tailor: training job " .. tostring(result.jobId)) end,
+--   },
+local util = require("tailor.util")
+local status = require("tailor.status")
+
+local M = {}
+
+M.table = {
+  status = {
+    command = "tailor.status",
+    user_command = "TailorStatus",
+    desc = "Show Tailor's model, backend, adapter, jobs and ranking",
+    args = function(_)
+      return vim.empty_dict()
+    end,
+    on_result = function(result, ctx)
+      status.update(result)
+      if not ctx.silent then
+        vim.notify(status.describe(result), vim.log.levels.INFO)
+      end
+    end,
+  },
+}
+
+--- Run a command of the table.
+--- opts: bufnr, args (string from the user command), fargs, silent, callback(err, result).
+--- Returns true when the request was sent.
+function M.run(name, opts)
+  opts = opts or {}
+  local entry = M.table[name]
+  if not entry then
+    vim.notify("Tailor: unknown command " .. tostring(name), vim.log.levels.ERROR)
+    return false
+  end
+  local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
+  local client = util.get_client(bufnr) or util.get_client(nil)
+  if not client then
+    local msg = "Tailor: the server is not running (open a file of a configured file type; see :checkhealth tailor)"
+    if opts.callback then
+      opts.callback({ message = msg }, nil)
+    else
+      vim.notify(msg, vim.log.levels.WARN)
+    end
+    return false
+  end
+  local ctx = { bufnr = bufnr, args = opts.args or "", fargs = opts.fargs or {}, silent = opts.silent, client_id = client.id }
+  local arg = entry.args and entry.args(ctx) or vim.empty_dict()
+  return M.execute(client, entry.command, arg, function(err, result)
+    if err then
+      if opts.callback then
+        return opts.callback(err, nil)
+      end
+      vim.notify(("Tailor: %s failed: %s"):format(entry.command, err.message or vim.inspect(err)), vim.log.levels.ERROR)
+      return
+    end
+    if entry.on_result then
+      entry.on_result(result, ctx)
+    end
+    if opts.callback then
+      opts.callback(nil, result)
+    end
+  end, bufnr)
+end
+
+--- workspace/executeCommand with one object argument. handler(err, result).
+function M.execute(client, command, arg, handler, bufnr)
+  local params = { command = command, arguments = { arg == nil and vim.empty_dict() or arg } }
+  local ok = util.request(client, "workspace/executeCommand", params, function(err, result)
+    if handler then
+      handler(err, result ~= vim.NIL and result or nil)
+    end
+  end, bufnr)
+  return ok
+end
+
+--- Create the user commands of the table.
+function M.register()
+  for name, entry in pairs(M.table) do
+    if entry.user_command then
+      vim.api.nvim_create_user_command(entry.user_command, function(c)
+        M.run(name, { args = c.args, fargs = c.fargs })
+      end, { nargs = entry.nargs or 0, desc = entry.desc, force = true })
+    end
+  end
+end
+
+return M

@@ -1,0 +1,214 @@
+// Tailor for VS Code: starts `tailor serve` (stdio) with vscode-languageclient, shows its
+// inline completions (LSP 3.18 textDocument/inlineCompletion, through the client's proposed
+// features), a status-bar item fed by `tailor/status`, and the commands of src/commands.ts.
+import * as os from 'os';
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
+
+import {
+  CLIENT_ACCEPTED_COMMAND,
+  COMMANDS,
+  CommandContext,
+  CommandUi,
+  lspInlineTriggerKind,
+  runCommand,
+  wrapAcceptCommand,
+} from './commands';
+import { buildServerSettings, serverCommand } from './settings';
+import { ClientState, statusBarText, TailorStatus } from './status';
+
+/** Languages the server is started for (also the activation events in package.json). */
+export const LANGUAGES = [
+  'python', 'lua', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
+  'go', 'rust', 'c', 'cpp', 'java', 'shellscript', 'ruby', 'git-commit',
+];
+
+let client: LanguageClient | undefined;
+let output: vscode.OutputChannel;
+let statusItem: vscode.StatusBarItem;
+let lastStatus: TailorStatus | undefined;
+let clientState: ClientState = 'starting';
+
+function readSetting(key: string): unknown {
+  const i = vscode.workspace.getConfiguration('tailor').inspect(key);
+  if (!i) return undefined;
+  return i.workspaceFolderValue ?? i.workspaceValue ?? i.globalValue;
+}
+
+function serverSettings(): Record<string, unknown> {
+  return buildServerSettings(readSetting);
+}
+
+function completionEnabled(): boolean {
+  return vscode.workspace.getConfiguration('tailor').get<boolean>('completion.enable', true);
+}
+
+function updateStatusItem(): void {
+  const t = statusBarText(clientState, lastStatus);
+  statusItem.text = t.text;
+  statusItem.tooltip = t.tooltip;
+  statusItem.show();
+}
+
+const ui: CommandUi = {
+  info: (m) => void vscode.window.showInformationMessage(m),
+  error: (m) => void vscode.window.showErrorMessage(m),
+  show: (text) => {
+    output.appendLine(text);
+  },
+  input: (prompt, value) => Promise.resolve(vscode.window.showInputBox({ prompt, value })),
+};
+
+function commandContext(): CommandContext {
+  return {
+    activeUri: vscode.window.activeTextEditor?.document.uri.toString(),
+    ui,
+    onStatus: (s) => {
+      lastStatus = s;
+      updateStatusItem();
+    },
+  };
+}
+
+function createClient(): LanguageClient {
+  const cfg = vscode.workspace.getConfiguration('tailor');
+  const { command, args } = serverCommand(cfg.get<string>('serverPath'), os.homedir());
+  const serverOptions: ServerOptions = {
+    run: { command, args, transport: TransportKind.stdio },
+    debug: { command, args, transport: TransportKind.stdio },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: LANGUAGES.flatMap((language) => [
+      { scheme: 'file', language },
+      { scheme: 'untitled', language },
+    ]),
+    initializationOptions: () => serverSettings(),
+    outputChannel: output,
+    middleware: {
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        if (!completionEnabled()) return undefined;
+        // The converter copies triggerKind as is; send LSP 3.18's value (see lspInlineTriggerKind).
+        const lspContext = { ...context, triggerKind: lspInlineTriggerKind(context.triggerKind) as vscode.InlineCompletionTriggerKind };
+        const result = await next(document, position, lspContext, token);
+        if (!result) return result;
+        const items = Array.isArray(result) ? result : result.items;
+        for (const item of items) {
+          item.command = wrapAcceptCommand(item.command as vscode.Command | undefined) as vscode.Command | undefined;
+        }
+        return result;
+      },
+      workspace: {
+        // The server pulling `tailor` gets the same mapped object as the push below.
+        configuration: async (params, token, next) => {
+          const result = (await next(params, token)) as unknown[];
+          return params.items.map((item, i) => (item.section === 'tailor' ? serverSettings() : result?.[i]));
+        },
+      },
+    },
+  };
+  const c = new LanguageClient('tailor', 'Tailor', serverOptions, clientOptions);
+  // textDocument/inlineCompletion is a proposed (3.18) feature in vscode-languageclient 9.
+  c.registerProposedFeatures();
+  c.onDidChangeState((e) => {
+    clientState = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+    updateStatusItem();
+  });
+  return c;
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+  client = createClient();
+  try {
+    await client.start();
+  } catch (e) {
+    clientState = 'error';
+    updateStatusItem();
+    const msg = e instanceof Error ? e.message : String(e);
+    output.appendLine(`Tailor: could not start the server: ${msg}`);
+    void vscode.window.showErrorMessage(
+      `Tailor: could not start "${serverCommand(vscode.workspace.getConfiguration('tailor').get('serverPath')).command} serve". ` +
+        'Set tailor.serverPath to the tailor executable of your Tailor environment.',
+    );
+    return;
+  }
+  context.subscriptions.push(
+    client.onNotification('tailor/status', (s: TailorStatus) => {
+      lastStatus = s;
+      updateStatusItem();
+    }),
+  );
+}
+
+async function stopClient(): Promise<void> {
+  const c = client;
+  client = undefined;
+  if (c) {
+    try {
+      await c.stop();
+    } catch {
+      // already stopped
+    }
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('Tailor');
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.command = 'tailor.showStatus';
+  context.subscriptions.push(output, statusItem);
+  updateStatusItem();
+
+  for (const cmd of COMMANDS) {
+    context.subscriptions.push(
+      vscode.commands.registerCommand(cmd.id, async () => {
+        if (!client || !client.isRunning()) {
+          void vscode.window.showWarningMessage('Tailor: the server is not running. See the Tailor output.');
+          return;
+        }
+        const c = client;
+        await runCommand(cmd, commandContext(), { sendRequest: (m, p) => c.sendRequest(m, p) });
+      }),
+    );
+  }
+  context.subscriptions.push(
+    vscode.commands.registerCommand(CLIENT_ACCEPTED_COMMAND, async (serverCommandName: string, ...args: unknown[]) => {
+      if (!client || !client.isRunning()) return;
+      try {
+        await client.sendRequest(ExecuteCommandRequest.type, { command: serverCommandName, arguments: args });
+      } catch (e) {
+        output.appendLine(`Tailor: ${serverCommandName} failed: ${String(e)}`);
+      }
+    }),
+    vscode.commands.registerCommand('tailor.restartServer', async () => {
+      await stopClient();
+      clientState = 'starting';
+      lastStatus = undefined;
+      updateStatusItem();
+      await startClient(context);
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (!e.affectsConfiguration('tailor')) return;
+      if (e.affectsConfiguration('tailor.serverPath')) {
+        await vscode.commands.executeCommand('tailor.restartServer');
+        return;
+      }
+      if (client && client.isRunning()) {
+        await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { tailor: serverSettings() } });
+      }
+    }),
+  );
+
+  await startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}

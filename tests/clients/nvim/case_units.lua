@@ -1,0 +1,55 @@
+-- Pure-Lua parts of the plugin (no server): settings mapping, status text, word/line split.
+local T = dofile(vim.env.TAILOR_TEST_DIR .. "/harness.lua")
+
+T.run(function()
+  local config = require("tailor.config")
+  local json = function(v)
+    return vim.json.encode(config.to_lsp(v))
+  end
+  T.eq("{}", json({}), "empty settings are an object")
+  T.eq("{}", json(nil), "nil settings")
+  local s = config.to_lsp({
+    model = "smollm2-135m-instruct",
+    completion = { max_new_tokens = 32, enable = false },
+    ["completion.timeoutMs"] = 800,
+    ["training.budget"] = "90s",
+    selector = { candidates = {}, auto_switch = true },
+    adapters = {},
+    log_level = "debug",
+  })
+  T.eq({ maxNewTokens = 32, enable = false, timeoutMs = 800 }, s.completion, "completion")
+  T.eq({ budget = "90s" }, s.training, "dotted key")
+  T.eq(true, s.selector.autoSwitch, "snake_case")
+  T.eq("debug", s.logLevel, "logLevel")
+  local encoded = vim.json.decode(vim.json.encode(s), { luanil = { object = true } })
+  T.eq("[]", vim.json.encode(s.selector.candidates), "list key stays a list")
+  T.eq("{}", vim.json.encode(s.adapters), "empty object stays an object")
+  T.truthy(encoded.completion, "round trip")
+  T.eq(false, config.completion_enabled({ settings = { completion = { enable = false } }, inline = {} }), "completion.enable")
+  T.eq(true, config.completion_enabled({ settings = {}, inline = { enable = true } }), "enabled by default")
+  local cfg = config.resolve({ server_path = "/opt/tailor/bin/tailor", filetypes = { "python" } })
+  T.eq({ "/opt/tailor/bin/tailor", "serve" }, cfg.cmd, "cmd from server_path")
+  T.eq({ "python" }, cfg.filetypes, "filetypes replace the defaults")
+  T.eq("<Tab>", cfg.keymaps.accept, "default accept key")
+
+  local status = require("tailor.status")
+  T.eq(nil, status.short(nil), "no status")
+  T.eq("Tailor: m · base", status.short({ model = "m", adapter = vim.NIL, adapterState = "none", jobs = {} }), "short")
+  T.eq("Tailor: m · v20250101 · active · 2 jobs",
+    status.short({ model = "m", adapter = { version = "v20250101" }, adapterState = "active", jobs = { {}, {} } }), "short with jobs")
+  local real = { model = "m", adapter = vim.NIL, adapterState = "none", jobs = {}, ranking = vim.NIL, state = "loading", dataDir = "/d" }
+  T.eq("Tailor: m · base · loading", status.short(real), "server state while loading")
+  real.state = "ready"
+  T.eq("Tailor: m · base · ready", status.short(real), "ready")
+  T.truthy(status.describe(real):find("dataDir:%s+/d"), "extra keys in describe")
+  T.truthy(status.describe({ model = "m", ranking = { { model = "a", score = 0.5 } } }):find("1%. a  0.5"), "ranking")
+
+  local g = require("tailor.ghost")
+  T.eq("foo", g._next_word("foo(bar)"), "word")
+  T.eq("(", g._next_word("(bar)"), "punctuation")
+  T.eq("  bar", g._next_word("  bar baz"), "leading blanks")
+  T.eq("\n    ", g._next_word("\n    return x"), "newline + indent")
+  T.eq("a(b)", g._next_line("a(b)\nc"), "line")
+  T.eq("\nc", g._next_line("\nc\nd"), "next line")
+  T.eq("", require("tailor").statusline(), "statusline without a server")
+end, 10)
