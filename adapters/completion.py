@@ -52,6 +52,9 @@ class Completer:
         self.model_name = model_name
         self.adapter = adapter
         self.cache = cache
+        # Per document: the last (prefix, suffix, raw output) shown, so typing through it is
+        # answered before any prompt is built (the bulk of a cache hit's cost otherwise).
+        self._shown: dict[tuple[str, str], tuple[str, str, str]] = {}
         vocab = engine.tokenizer.get_vocab()
         self._special = {m: vocab[m] for m in ("<repo_name>", "<file_sep>") if m in vocab}
 
@@ -87,6 +90,15 @@ class Completer:
         if language_of(path, language_id) is None:
             return CompletionResult(text="", finish="unsupported-file-type")
         mode = decide_mode(prefix, suffix, options.multiline)
+        doc_key = (str(path), self.adapter)
+        shown = self._shown.get(doc_key)
+        if shown is not None and suffix == shown[1] and prefix.startswith(shown[0]):
+            typed = prefix[len(shown[0]):]
+            if shown[2].startswith(typed) and len(typed) < len(shown[2]):
+                timing = Timing(total_ms=(time.perf_counter() - started) * 1000)
+                return CompletionResult(text=postprocess(shown[2][len(typed):], prefix, suffix,
+                                                         mode),
+                                        mode=mode, finish="cache", cached=True, timing=timing)
         prompt = self.prompt(path=path, prefix=prefix, suffix=suffix,
                              open_documents=open_documents, max_tokens=options.max_prompt_tokens)
         scope = scope_key(self.model_name, self.adapter, prompt.context_digest)
@@ -94,6 +106,7 @@ class Completer:
         hit = self.cache.get(scope, prompt.prefix_used) if self.cache else None
         if hit is not None:
             raw, typed = hit
+            self._shown[doc_key] = (prefix[: len(prefix) - typed], suffix, raw)
             text = postprocess(raw[typed:], prefix, suffix, mode)
             timing = Timing(prompt_tokens=len(prompt.ids), reused_tokens=len(prompt.ids),
                             total_ms=(time.perf_counter() - started) * 1000)
@@ -111,8 +124,10 @@ class Completer:
             lead = 1 if raw.startswith("\n") else 0
             complete = mode == "block" and "\n" in raw[lead:]
             raw = raw[: raw.rfind("\n") + 1] if complete else ""
-        elif self.cache is not None:
-            self.cache.put(scope, prompt.prefix_used, raw)
+        else:
+            self._shown[doc_key] = (prefix, suffix, raw)
+            if self.cache is not None:
+                self.cache.put(scope, prompt.prefix_used, raw)
         if generation.finish == "length" and mode == "block":
             raw = _whole_lines(raw)  # never end a block suggestion mid-line
         text = postprocess(raw, prefix, suffix, mode)

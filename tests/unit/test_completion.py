@@ -88,6 +88,22 @@ def test_typing_through_a_suggestion_is_a_cache_hit(completer, engine, model, to
     assert engine.calls == 1
 
 
+def test_typing_through_needs_no_prompt_even_after_a_restart(engine, model, tokenizer,
+                                                             source, tmp_path, monkeypatch):
+    script_output(model, [*tokenizer.encode("sum(values)\n"), tokenizer.eos_token_id])
+    first = Completer(engine, "tiny", cache=CompletionCache(tmp_path / "c1"))
+    shown = complete(first, source)
+    # The document's last suggestion answers typing through before any prompt is built...
+    monkeypatch.setattr(first, "prompt", lambda **kw: pytest.fail("prompt built"))
+    assert complete(first, source, prefix=PREFIX + "su").text == "m(values)"
+    monkeypatch.undo()
+    # ...and a new process (same disk cache) still answers the shown cursor from disk.
+    second = Completer(engine, "tiny", cache=CompletionCache(tmp_path / "c1"))
+    again = complete(second, source)
+    assert again.cached and again.text == shown.text
+    assert engine.calls == 1
+
+
 def test_typing_something_else_runs_the_model(completer, engine, model, tokenizer, source):
     script_output(model, [*tokenizer.encode("sum(values)\n"), tokenizer.eos_token_id])
     complete(completer, source)
