@@ -105,9 +105,9 @@ class Completer:
 
         hit = self.cache.get(scope, prompt.prefix_used) if self.cache else None
         if hit is not None:
-            raw, typed = hit
-            self._shown[doc_key] = (prefix[: len(prefix) - typed], suffix, raw)
-            text = postprocess(raw[typed:], prefix, suffix, mode)
+            raw, typed_chars = hit
+            self._shown[doc_key] = (prefix[: len(prefix) - typed_chars], suffix, raw)
+            text = postprocess(raw[typed_chars:], prefix, suffix, mode)
             timing = Timing(prompt_tokens=len(prompt.ids), reused_tokens=len(prompt.ids),
                             total_ms=(time.perf_counter() - started) * 1000)
             return CompletionResult(text=text, mode=mode, finish="cache", cached=True,
