@@ -23,17 +23,20 @@ class TailorServer(LanguageServer):
         super().__init__("tailor", __version__, protocol_cls=TailorProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.settings = Settings()
-        self.runtime = Runtime(on_change=self.publish_status, on_error=self._model_error)
+        self.runtime = Runtime(on_change=self.publish_status, on_error=self._model_error,
+                               on_notice=self._notice)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.shown = 0
         self.accepted = 0
         self.last_completion: dict[str, Any] | None = None
         self.pending_options: Any = None  # initializationOptions, applied on `initialized`
+        self.jobs: dict[str, Any] = {}  # training jobs by id (server.training.Job)
 
     def apply_settings(self, data: Any) -> None:
         """Parse and apply settings; report bad values; (re)load the model if it changed."""
         settings, errors = parse_settings(data)
         self.settings = settings
+        self.runtime.max_loaded = settings.adapters.max_loaded
         logging.getLogger().setLevel(settings.log_level.upper())
         for error in errors:
             self.notify_user(error, types.MessageType.Warning)
@@ -52,15 +55,23 @@ class TailorServer(LanguageServer):
                 self.notify_user, f"{message} Completions are off until this is fixed; "
                 "`tailor doctor` checks the installation.", types.MessageType.Error)
 
+    def _notice(self, message: str) -> None:
+        """A warning from the inference thread (e.g. an unusable adapter)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.notify_user, message,
+                                           types.MessageType.Warning)
+            self.publish_status()
+
     def status(self) -> dict[str, Any]:
         runtime = self.runtime
         loaded = runtime.loaded
+        choice = runtime.selector.last if runtime.selector else None
         return {
             "model": self.settings.model,
             "backend": "torch",
-            "adapter": None,
-            "adapterState": "none",
-            "jobs": [],
+            "adapter": choice.key if choice else None,
+            "adapterState": choice.state if choice else "none",
+            "jobs": [job.to_dict() for job in self.jobs.values()],
             "ranking": None,
             "state": runtime.state,
             "error": runtime.error,
@@ -88,10 +99,11 @@ class TailorServer(LanguageServer):
 
 
 def create_server() -> TailorServer:
-    from server import completion, lifecycle, status
+    from server import completion, lifecycle, status, training
 
     server = TailorServer()
     lifecycle.setup(server)
     completion.setup(server)
     status.setup(server)
+    training.setup(server)
     return server

@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--new-tokens", type=int, default=16)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    from server.train_cli import add_parsers as add_training_parsers
+
+    add_training_parsers(sub)  # train, adapters list|rm
     return parser
 
 

@@ -53,8 +53,14 @@ async def suggest(ls: TailorServer, uri: str, position: types.Position) -> Compl
         if other and other_uri != uri and "\0" not in doc.source:
             open_docs[Path(other)] = doc.source
     options = _options(ls)
+    selector = ls.runtime.selector
+    use_adapters = ls.settings.adapters.enable
 
     def job(cancel: threading.Event) -> CompletionResult:
+        if selector is not None:
+            before = selector.last
+            if selector.select(path, use_adapters) != before:
+                ls.publish_status()
         return completer.complete(path=path, prefix=prefix, suffix=suffix,
                                   language_id=document.language_id, open_documents=open_docs,
                                   options=options, cancel=cancel)

@@ -34,4 +34,7 @@ def setup(server: TailorServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TailorServer, params: None) -> None:
+        from server.training import cancel_all
+
+        cancel_all(ls)
         ls.runtime.shutdown()

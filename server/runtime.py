@@ -16,11 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from adapters.active import AdapterSelector
 from adapters.cache import CompletionCache
 from adapters.completion import Completer
 from adapters.engine import Engine
 from adapters.models import LoadedModel, ModelError, load
 from adapters.paths import cache_dir
+from adapters.slots import AdapterSlots
+from adapters.store import AdapterStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,9 +31,13 @@ T = TypeVar("T")
 
 class Runtime:
     def __init__(self, on_change: Callable[[], None] = lambda: None,
-                 on_error: Callable[[str], None] = lambda message: None) -> None:
+                 on_error: Callable[[str], None] = lambda message: None,
+                 on_notice: Callable[[str], None] = lambda message: None) -> None:
         self.on_change = on_change
         self.on_error = on_error
+        self.on_notice = on_notice
+        self.max_loaded = 4
+        self.selector: AdapterSelector | None = None
         self.state = "idle"  # idle -> loading -> ready | error
         self.error: str | None = None
         self.spec: str | None = None
@@ -65,6 +72,9 @@ class Runtime:
                 log.warning("completion cache disabled: %s", exc)
                 cache = CompletionCache(None)
             self.completer = Completer(engine, loaded.source.name, cache)
+            self.selector = AdapterSelector(
+                AdapterStore(), AdapterSlots(loaded.model, self.max_loaded), self.completer,
+                loaded.source.name, on_problem=self.on_notice)
             self.loaded = loaded
             self.state = "ready"
             log.info("model %s ready in %.1fs from %s", spec, time.perf_counter() - started,

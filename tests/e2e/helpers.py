@@ -92,14 +92,16 @@ def git(root: Path, *args: str) -> None:
                     "-c", "user.name=Test", *args], check=True, capture_output=True)
 
 
-def make_repo(root: Path) -> Path:
-    """A git repository with a package `queue_app` holding two real modules."""
+def make_repo(root: Path, name: str = "") -> Path:
+    """A git repository with a package `queue_app` holding two real modules (`name` makes
+    its root commit, hence its identity, differ from other such repositories)."""
     pkg = root / "queue_app"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "app.py").write_text(APP_PY)
     (pkg / "util.py").write_text(UTIL_PY)
     (root / ".gitignore").write_text("secrets/\n")
+    (root / "README.md").write_text(f"# queue_app {name}\n")
     git(root, "init", "-q")
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "Add task queue")
