@@ -103,6 +103,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_swap(args: argparse.Namespace) -> int:
+    from server.bench_adapters import bench_swap
+
+    report = bench_swap(model=args.model, rounds=args.rounds)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "tests" / "bench" / "bench_train.py"
+    if not script.is_file():
+        print("tailor: tests/bench/bench_train.py ships with the source checkout only",
+              file=sys.stderr)
+        return 2
+    sys.argv = [str(script), *args.args]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailor", description=__doc__)
     parser.add_argument("--log-level", default="warning")
@@ -145,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--new-tokens", type=int, default=16)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+    b = bench.add_parser("swap", help="adapter switch latency vs one decode step")
+    b.add_argument("--model", default=DEFAULT_MODEL)
+    b.add_argument("--rounds", type=int, default=20)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench_swap)
+    b = bench.add_parser("train", help="training loop tokens/s vs bare forward+backward")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="passed to tests/bench/bench_train.py")
+    b.set_defaults(func=cmd_bench_train)
 
     from server.train_cli import add_parsers as add_training_parsers
 
