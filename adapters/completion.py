@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.cache import CompletionCache, scope_key
+from adapters.dataset import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 from adapters.engine import Engine, Timing
 from adapters.postprocess import decide_mode, postprocess, stop_index
 from adapters.prompt import Prompt, build_prompt
 from adapters.repo_context import find_repo_root, language_of, related_files
 
 log = logging.getLogger(__name__)
+_FIM = (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class Completer:
         # answered before any prompt is built (the bulk of a cache hit's cost otherwise).
         self._shown: dict[tuple[str, str], tuple[str, str, str]] = {}
         vocab = engine.tokenizer.get_vocab()
-        self._special = {m: vocab[m] for m in ("<repo_name>", "<file_sep>") if m in vocab}
+        self._special = {m: vocab[m] for m in ("<repo_name>", "<file_sep>", *_FIM)
+                         if m in vocab}
 
     def prompt(self, *, path: Path, prefix: str, suffix: str,
                open_documents: dict[Path, str] | None, max_tokens: int) -> Prompt:
@@ -70,9 +73,14 @@ class Completer:
             repo_name = root.name
         else:
             rel, context, repo_name = path.name, [], path.parent.name
+        # Only an adapter has learnt the fill-in-the-middle sentinels; the base model gets
+        # the prefix alone.
+        fim = self.adapter != "base" and bool(suffix[:2000].strip()) and all(
+            m in self._special for m in _FIM)
         return build_prompt(prefix=prefix, suffix=suffix, path=rel, repo_name=repo_name,
                             context=context, max_tokens=max_tokens,
-                            encode=self.engine.encode, special=self._special)
+                            encode=self.engine.encode, special=self._special,
+                            fim_markers=_FIM if fim else None)
 
     def complete(
         self,

@@ -18,7 +18,7 @@ import random
 import subprocess
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ class TrainingData:
     heldout: list[Example]
     nextline: list[tuple[str, str]]  # held-out (prompt, expected next line)
     summary: dict[str, Any]
+    # Held-out (prefix-only prompt, fill-in-the-middle prompt, expected line) at the same
+    # cursors, the prefix trimmed alike: what the text after the cursor adds.
+    fim_probes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def completion_prompt(repo_name: str, path: str, prefix: str) -> str:
@@ -64,9 +67,13 @@ def completion_prompt(repo_name: str, path: str, prefix: str) -> str:
 
 
 def fim_prompt(repo_name: str, path: str, prefix: str, suffix: str) -> str:
-    """Prefix-suffix-middle order: the model reads both sides, then writes the middle."""
+    """Suffix-prefix-middle order: the model reads both sides, then writes the middle.
+
+    The suffix goes first because it does not change while the user types at the cursor:
+    each keystroke then only appends to the prompt, and the engine's KV cache is reused
+    (prefix-first order would recompute the whole suffix on every keystroke)."""
     return (f"<repo_name>{repo_name}<file_sep>{path}\n"
-            f"{FIM_PREFIX}{prefix}{FIM_SUFFIX}{suffix}{FIM_MIDDLE}")
+            f"{FIM_SUFFIX}{suffix}{FIM_PREFIX}{prefix}{FIM_MIDDLE}")
 
 
 def commit_prompt(repo_name: str, diff: str) -> str:
@@ -161,6 +168,34 @@ def _nextline_pairs(repo: str, path: str, text: str, max_chars: int
     return pairs
 
 
+FIM_PROBE_PREFIX_CHARS = 1200
+FIM_PROBE_SUFFIX_LINES = 8
+
+
+def _fim_probes(repo: str, path: str, text: str) -> list[tuple[str, str, str]]:
+    """Cursors at line starts with code after them: the line is the middle to write."""
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    candidates = [i for i in range(1, len(lines) - 1) if lines[i].strip()
+                  and any(x.strip() for x in lines[i + 1:i + 1 + FIM_PROBE_SUFFIX_LINES])]
+    chosen = sorted(_rng(0, "fim:" + path).sample(
+        candidates, min(NEXTLINE_PER_FILE, len(candidates))))
+    probes = []
+    for i in chosen:
+        prefix = text[:starts[i]]
+        if len(prefix) > FIM_PROBE_PREFIX_CHARS:
+            cut = prefix.find("\n", len(prefix) - FIM_PROBE_PREFIX_CHARS)
+            prefix = prefix[cut + 1:] if cut >= 0 else prefix[-FIM_PROBE_PREFIX_CHARS:]
+        suffix = "".join(lines[i + 1:i + 1 + FIM_PROBE_SUFFIX_LINES])
+        if SPECIAL_MARKERS.search(prefix + suffix + lines[i]):
+            continue
+        probes.append((completion_prompt(repo, path, prefix),
+                       fim_prompt(repo, path, prefix, suffix), lines[i].rstrip()))
+    return probes
+
+
 def heldout_paths(paths: list[str], fraction: float) -> set[str]:
     """The files with the smallest CRC of their path: stable across runs and seeds, so
     adapters trained at different times are judged on the same files."""
@@ -244,6 +279,7 @@ def build_training_data(root: Path, *, repo_name: str | None = None, seed: int =
     train: list[Example] = []
     heldout: list[Example] = []
     nextline: list[tuple[str, str]] = []
+    fim_probes: list[tuple[str, str, str]] = []
     dropped: Counter[str] = Counter()
     for path, text in scan.files:
         # Held-out examples ignore the seed, so runs with different seeds are judged alike.
@@ -255,6 +291,9 @@ def build_training_data(root: Path, *, repo_name: str | None = None, seed: int =
             room = NEXTLINE_TOTAL - len(nextline)
             if room > 0:
                 nextline.extend(_nextline_pairs(repo, path, text, max_file_chars)[:room])
+            room = NEXTLINE_TOTAL - len(fim_probes)
+            if room > 0:
+                fim_probes.extend(_fim_probes(repo, path, text)[:room])
         else:
             train.extend(examples)
 
@@ -281,7 +320,8 @@ def build_training_data(root: Path, *, repo_name: str | None = None, seed: int =
         examples={"train": _count(train), "heldout": _count(heldout)},
         nextline=len(nextline),
     )
-    return TrainingData(train=train, heldout=heldout, nextline=nextline, summary=summary)
+    return TrainingData(train=train, heldout=heldout, nextline=nextline, summary=summary,
+                        fim_probes=fim_probes)
 
 
 def _count(examples: list[Example]) -> dict[str, int]:

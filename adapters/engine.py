@@ -27,7 +27,9 @@ import torch
 # Markers that end a file or a turn in SmolLM2's training format; generating one means the
 # model has finished the code it was asked to continue.
 _END_MARKERS = ("<|endoftext|>", "<|im_end|>", "<|im_start|>", "<file_sep>", "<repo_name>",
-                "<reponame>", "<filename>", "<gh_stars>", "<issue_start>", "<jupyter_start>")
+                "<reponame>", "<filename>", "<gh_stars>", "<issue_start>", "<jupyter_start>",
+                # The fill-in-the-middle sentinels: one appearing in the middle ends it.
+                "<jupyter_text>", "<jupyter_code>", "<jupyter_output>")
 
 StopRule = Callable[[str], "int | None"]
 

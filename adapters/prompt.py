@@ -61,19 +61,16 @@ def _tail_lines(text: str, max_tokens: int, encode: Encoder) -> tuple[str, list[
         ids = encode(piece)
         if len(ids) <= max_tokens:
             return piece, ids
-        if first + _LINE_STEP < len(lines):
-            # Jump by the estimated excess, then to the next stable cut line.
+        if first < len(lines) - 1:
+            # Jump by the estimated excess, then to the next stable cut line; past the last
+            # such line, drop whole lines one at a time (never skip to an empty tail).
             drop = len(piece) * (len(ids) - max_tokens) / len(ids)
             nxt, dropped = first, 0
             while nxt < len(lines) - 1 and dropped < drop:
                 dropped += len(lines[nxt]) + 1
                 nxt += 1
-            first = min(max(first + _LINE_STEP, -(-nxt // _LINE_STEP) * _LINE_STEP),
-                        len(lines) - 1)
-            continue
-        if first < len(lines) - 1:
-            # The last step's lines are over the budget: drop whole lines, one at a time.
-            first += 1
+            aligned = max(first + _LINE_STEP, -(-nxt // _LINE_STEP) * _LINE_STEP)
+            first = aligned if aligned < len(lines) - 1 else first + 1
             continue
         # A last line too long for the budget (minified code): keep its end, in tokens.
         return piece, ids[-max_tokens:]
@@ -101,6 +98,7 @@ def build_prompt(
     max_tokens: int,
     encode: Encoder,
     special: dict[str, int],
+    fim_markers: tuple[str, str, str] | None = None,
 ) -> Prompt:
     """Lay out `<repo_name>repo<file_sep>ctx...<file_sep>path\\nprefix` within `max_tokens`.
 
@@ -112,7 +110,15 @@ def build_prompt(
 
     header = marker("<repo_name>") + encode(repo_name)
     file_header = marker("<file_sep>") + encode(f"{path}\n")
-    fixed = len(header) + len(file_header)
+    tail: list[int] = []
+    if fim_markers is not None:
+        # Fill in the middle, suffix first (as the adapter was trained): the text after the
+        # cursor does not change while the user types, so the KV cache still covers it.
+        fim_prefix, fim_suffix, fim_middle = fim_markers
+        after = _head_lines(suffix, min(max_tokens // 4, 256), encode)
+        file_header += marker(fim_suffix) + after + marker(fim_prefix)
+        tail = marker(fim_middle)
+    fixed = len(header) + len(file_header) + len(tail)
     room = max(16, max_tokens - fixed)
     # The prefix gets at least three quarters of the room; context at most half of it.
     prefix_text, prefix_ids = _tail_lines(prefix, room - (room // 4 if context else 0), encode)
@@ -133,5 +139,5 @@ def build_prompt(
             context_files.append(rel)
     before = header + context_ids + file_header
     digest = hashlib.sha256(" ".join(map(str, before)).encode()).hexdigest()
-    return Prompt(ids=before + prefix_ids, prefix=prefix, suffix=suffix, prefix_used=prefix_text,
-                  context_digest=digest, context_files=context_files)
+    return Prompt(ids=before + prefix_ids + tail, prefix=prefix, suffix=suffix,
+                  prefix_used=prefix_text, context_digest=digest, context_files=context_files)

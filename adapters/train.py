@@ -37,6 +37,7 @@ from adapters.evaluation import (
 )
 
 # Shares of a time budget one evaluation pass may take (the rest is training).
+FIM_PROBES = 30
 HELDOUT_SHARE = 0.04
 NEXTLINE_SHARE = 0.05
 
@@ -113,6 +114,11 @@ class TrainResult:
     loop_seconds: float = 0.0  # the whole loop: steps, batching, progress, periodic evals
     heldout_tokens: int = 0
     nextline_pairs: int = 0
+    # What the text after the cursor adds (after training, the same held-out cursors):
+    # exact match of the line with a fill-in-the-middle prompt vs the prefix alone.
+    fim_exact_match_after: float | None = None
+    prefix_exact_match_after: float | None = None
+    fim_probes: int = 0
     evals: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +301,14 @@ def train(model: Any, tokenizer: Any, data: DataLike, *, budget: Budget,
         result.improved = bool(before is not None and best_loss is not None and best_loss < before)
         if pairs:
             result.exact_match_after, _ = exact_match(model, tokenizer, pairs, cancel=cancel)
+        probes = list(getattr(data, "fim_probes", []))[:FIM_PROBES]
+        if probes:
+            result.prefix_exact_match_after, result.fim_probes = exact_match(
+                model, tokenizer, [(plain, line) for plain, _, line in probes], cancel=cancel,
+                context_tokens=512)
+            result.fim_exact_match_after, _ = exact_match(
+                model, tokenizer, [(fim, line) for _, fim, line in probes], cancel=cancel,
+                context_tokens=512)
         result.cancelled = cancel.is_set()
     result.seconds = elapsed()
     return result

@@ -174,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     scores = {k: getattr(result, k) for k in (
         "tokens", "seconds", "steps", "heldout_loss_before", "heldout_loss_after",
         "exact_match_before", "exact_match_after", "improved", "cancelled", "stop_reason",
-        "heldout_tokens", "nextline_pairs")}
+        "heldout_tokens", "nextline_pairs", "fim_exact_match_after",
+        "prefix_exact_match_after", "fim_probes")}
     summary: dict[str, Any] = {"event": "done", "repo": str(root), "repo_id": repo_id,
                                "model": loaded.source.name, "budget": args.budget, **scores,
                                "adapter_path": None, "version": None, "activated": False,
@@ -212,6 +213,9 @@ def _describe(s: dict[str, Any]) -> str:
         f"{_fmt(s['heldout_loss_after'], '{:.4f}')}; next-line exact match "
         f"{_fmt(s['exact_match_before'], '{:.1%}')} -> {_fmt(s['exact_match_after'], '{:.1%}')}"
         f" ({s['nextline_pairs']} lines)",
+        f"with the text after the cursor (fill-in-the-middle) "
+        f"{_fmt(s['fim_exact_match_after'], '{:.1%}')} vs the prefix alone "
+        f"{_fmt(s['prefix_exact_match_after'], '{:.1%}')} ({s['fim_probes']} lines)",
         f"trained {s['tokens']:,} tokens in {s['seconds']:.0f}s ({s['steps']} steps, "
         f"stopped by {s['stop_reason']})",
     ])

@@ -242,11 +242,12 @@ def test_fim_examples_reassemble_the_chunk(repo: tuple[Path, dict[str, str]]) ->
     fims = [e for e in data.train + data.heldout if e.kind == "fim"]
     assert fims and not [e for e in data.train + data.heldout if e.kind == "completion"]
     for e in fims:
-        p, s, m = (e.prompt.index(x) for x in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE))
-        assert p < s < m and e.prompt.endswith(FIM_MIDDLE)
+        # Suffix, prefix, middle: typing at the cursor only appends to such a prompt.
+        s, p, m = (e.prompt.index(x) for x in (FIM_SUFFIX, FIM_PREFIX, FIM_MIDDLE))
+        assert s < p < m and e.prompt.endswith(FIM_MIDDLE)
         assert e.prompt.count(FIM_PREFIX) == e.prompt.count(FIM_SUFFIX) == 1
-        prefix = e.prompt[p + len(FIM_PREFIX):s]
-        suffix = e.prompt[s + len(FIM_SUFFIX):m]
+        suffix = e.prompt[s + len(FIM_SUFFIX):p]
+        prefix = e.prompt[p + len(FIM_PREFIX):m]
         assert e.target.endswith(END)
         middle = e.target[:-len(END)]
         assert middle
@@ -365,3 +366,16 @@ def test_fix_outside_a_function_keeps_a_window_of_lines(tmp_path: Path) -> None:
     nested = "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
     ((old, new),) = fix_regions("a.py", nested, nested.replace("return 2", "return 3"))
     assert old == "    def g(self):\n        return 2\n" and "return 3" in new
+
+
+def test_fim_probes_pair_the_same_cursor_with_and_without_the_suffix(
+        repo: tuple[Path, dict[str, str]]) -> None:
+    root, _ = repo
+    data = build_training_data(root, repo_name="proj")
+    assert data.fim_probes
+    for plain, fim, line in data.fim_probes:
+        assert line.strip()
+        prefix = plain.split("\n", 1)[1]  # after the "<file_sep>path" header line
+        assert fim.endswith(prefix + FIM_MIDDLE)  # the same cursor, the same prefix
+        suffix = fim[fim.index(FIM_SUFFIX) + len(FIM_SUFFIX):fim.index(FIM_PREFIX)]
+        assert suffix.strip()

@@ -177,3 +177,33 @@ def test_split_at_clamps_positions(line, character, before):
     prefix, suffix = split_at(text, line, character)
     assert prefix == before
     assert prefix + suffix == text
+
+
+FIM = ("<fim_p>", "<fim_s>", "<fim_m>")
+
+
+def test_fill_in_the_middle_puts_the_suffix_first_and_stays_stable_while_typing() -> None:
+    tok = CharTokenizer()
+    special = {"<repo_name>": 900, "<file_sep>": 901, FIM[0]: 902, FIM[1]: 903, FIM[2]: 904}
+    text = long_file(400)
+    cut = text.index("\n", len(text) // 2) + 1
+    prefix, suffix = text[:cut], text[cut:]
+
+    def build(before: str) -> Prompt:
+        return build_prompt(prefix=before, suffix=suffix, path="m.py", repo_name="r",
+                            context=[], max_tokens=512, encode=tok.encode, special=special,
+                            fim_markers=FIM)
+
+    first = build(prefix)
+    ids = first.ids
+    assert len(ids) <= 512
+    s, p, m = ids.index(903), ids.index(902), ids.index(904)
+    assert s < p < m == len(ids) - 1  # suffix, prefix, then the middle is generated
+    assert tok.decode(ids[s + 1:p]) == suffix[:len(tok.decode(ids[s + 1:p]))]
+    assert tok.decode(ids[p + 1:m]).endswith(prefix[-50:])
+    typed = build(prefix + "x")
+    # One typed character: everything up to the old middle marker is reused.
+    assert typed.ids[:m] == ids[:m]
+    plain = build_prompt(prefix=prefix, suffix=suffix, path="m.py", repo_name="r", context=[],
+                         max_tokens=512, encode=tok.encode, special=special)
+    assert not {902, 903, 904} & set(plain.ids)
