@@ -38,6 +38,7 @@ from adapters.evaluation import (
 
 # Shares of a time budget one evaluation pass may take (the rest is training).
 FIM_PROBES = 30
+IMPROVEMENT_MARGIN = 0.005  # relative; smaller drops are within evaluation noise
 HELDOUT_SHARE = 0.04
 NEXTLINE_SHARE = 0.05
 
@@ -298,7 +299,9 @@ def train(model: Any, tokenizer: Any, data: DataLike, *, budget: Budget,
         result.stop_reason = "cancelled"
     else:
         result.heldout_loss_after = best_loss
-        result.improved = bool(before is not None and best_loss is not None and best_loss < before)
+        # "Better" means by more than noise: a held-out loss lower by at least MARGIN.
+        result.improved = bool(before is not None and best_loss is not None
+                               and best_loss < before * (1 - IMPROVEMENT_MARGIN))
         if pairs:
             result.exact_match_after, _ = exact_match(model, tokenizer, pairs, cancel=cancel)
         probes = list(getattr(data, "fim_probes", []))[:FIM_PROBES]

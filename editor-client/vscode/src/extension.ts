@@ -1,6 +1,7 @@
 // Tailor for VS Code: starts `tailor serve` (stdio) with vscode-languageclient, shows its
 // inline completions (LSP 3.18 textDocument/inlineCompletion, through the client's proposed
-// features), a status-bar item fed by `tailor/status`, and the commands of src/commands.ts.
+// features), a status-bar item fed by `tailor/status`, the commands of src/commands.ts, and
+// the server's training progress as a cancellable notification (src/progress.ts).
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
@@ -11,6 +12,7 @@ import {
   ServerOptions,
   State,
   TransportKind,
+  WorkDoneProgressCancelNotification,
 } from 'vscode-languageclient/node';
 
 import {
@@ -18,10 +20,13 @@ import {
   COMMANDS,
   CommandContext,
   CommandUi,
+  isServerRegistered,
   lspInlineTriggerKind,
   runCommand,
+  serverRegisteredCommand,
   wrapAcceptCommand,
 } from './commands';
+import { ProgressHandle, ProgressUi, WorkDoneProgressTracker } from './progress';
 import { buildServerSettings, serverCommand } from './settings';
 import { ClientState, statusBarText, TailorStatus } from './status';
 
@@ -36,6 +41,7 @@ let output: vscode.OutputChannel;
 let statusItem: vscode.StatusBarItem;
 let lastStatus: TailorStatus | undefined;
 let clientState: ClientState = 'starting';
+let progress: WorkDoneProgressTracker | undefined;
 
 function readSetting(key: string): unknown {
   const i = vscode.workspace.getConfiguration('tailor').inspect(key);
@@ -64,10 +70,11 @@ const ui: CommandUi = {
   show: (text) => {
     output.appendLine(text);
   },
-  input: (prompt, value) => Promise.resolve(vscode.window.showInputBox({ prompt, value })),
+  input: (prompt, value, validate) =>
+    Promise.resolve(vscode.window.showInputBox({ prompt, value, validateInput: validate ? (text) => validate(text) : undefined })),
 };
 
-function commandContext(): CommandContext {
+function commandContext(args: unknown[]): CommandContext {
   return {
     activeUri: vscode.window.activeTextEditor?.document.uri.toString(),
     ui,
@@ -75,8 +82,43 @@ function commandContext(): CommandContext {
       lastStatus = s;
       updateStatusItem();
     },
+    args,
+    setting: (key) => vscode.workspace.getConfiguration('tailor').get(key),
   };
 }
+
+/** A cancellable progress notification (vscode.window.withProgress) driven by the tracker. */
+const progressUi: ProgressUi = {
+  begin(title, cancellable, onCancel): ProgressHandle {
+    let report: ((v: { message?: string; increment?: number }) => void) | undefined;
+    let finish: (() => void) | undefined;
+    let finished = false;
+    const early: { message?: string; increment?: number }[] = [];
+    void vscode.window.withProgress(
+      { location: cancellable ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window, title, cancellable },
+      (p, token) => {
+        token.onCancellationRequested(() => onCancel());
+        report = (v) => p.report(v);
+        for (const v of early.splice(0)) p.report(v);
+        return new Promise<void>((resolve) => {
+          finish = resolve;
+          if (finished) resolve();
+        });
+      },
+    );
+    return {
+      report(message, increment) {
+        const v = { message, increment };
+        if (report) report(v);
+        else early.push(v);
+      },
+      done() {
+        finished = true;
+        finish?.();
+      },
+    };
+  },
+};
 
 function createClient(): LanguageClient {
   const cfg = vscode.workspace.getConfiguration('tailor');
@@ -93,6 +135,21 @@ function createClient(): LanguageClient {
     initializationOptions: () => serverSettings(),
     outputChannel: output,
     middleware: {
+      // A table command whose id is the server's command name (tailor.trainAdapter) is
+      // registered by the language client; run it through its table entry (argument
+      // builder, result handler) instead of forwarding the raw arguments.
+      executeCommand: async (command, args, next) => {
+        const cmd = serverRegisteredCommand(command);
+        const c = client;
+        if (!cmd || !c) return next(command, args);
+        return runCommand(cmd, commandContext(args), { sendRequest: (m, p) => c.sendRequest(m, p) });
+      },
+      // Cancellable server progress (training) as a notification with a cancel button; the
+      // language client's own part is still told about the end, so that it cleans up.
+      handleWorkDoneProgress: (token, params, next) => {
+        const shown = progress?.handle(token, params) ?? false;
+        if (!shown || params.kind === 'end') next(token, params);
+      },
       provideInlineCompletionItems: async (document, position, context, token, next) => {
         if (!completionEnabled()) return undefined;
         // The converter copies triggerKind as is; send LSP 3.18's value (see lspInlineTriggerKind).
@@ -119,6 +176,7 @@ function createClient(): LanguageClient {
   c.registerProposedFeatures();
   c.onDidChangeState((e) => {
     clientState = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+    if (e.newState === State.Stopped) progress?.clear();
     updateStatusItem();
   });
   return c;
@@ -165,16 +223,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusItem.command = 'tailor.showStatus';
   context.subscriptions.push(output, statusItem);
   updateStatusItem();
+  progress = new WorkDoneProgressTracker(progressUi, (token) => {
+    const c = client;
+    if (c && c.isRunning()) {
+      void c.sendNotification(WorkDoneProgressCancelNotification.type, { token }).catch((e) => output.appendLine(`Tailor: cancel failed: ${String(e)}`));
+    }
+  });
 
   for (const cmd of COMMANDS) {
+    if (isServerRegistered(cmd)) continue;
     context.subscriptions.push(
-      vscode.commands.registerCommand(cmd.id, async () => {
+      vscode.commands.registerCommand(cmd.id, async (...args: unknown[]) => {
         if (!client || !client.isRunning()) {
           void vscode.window.showWarningMessage('Tailor: the server is not running. See the Tailor output.');
           return;
         }
         const c = client;
-        await runCommand(cmd, commandContext(), { sendRequest: (m, p) => c.sendRequest(m, p) });
+        return runCommand(cmd, commandContext(args), { sendRequest: (m, p) => c.sendRequest(m, p) });
       }),
     );
   }

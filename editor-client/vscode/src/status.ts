@@ -26,12 +26,6 @@ function name(v: unknown): string | undefined {
   return String(v);
 }
 
-function count(v: unknown): number {
-  if (Array.isArray(v)) return v.length;
-  if (v && typeof v === 'object') return Object.keys(v).length;
-  return 0;
-}
-
 /**
  * The state to show: the server's own `state` while the model is not ready (loading,
  * error), else the adapter's state when there is one, else "ready".
@@ -44,15 +38,77 @@ export function displayState(status: TailorStatus): string | undefined {
   return runtime;
 }
 
-/** "model · adapter · state" (adapter "base" when none), plus the number of jobs. */
+/** A job of `status.jobs` (training: {id, kind: "train", repo, budget, state, fraction, message, result}). */
+export interface TailorJob {
+  id?: unknown;
+  kind?: unknown;
+  repo?: unknown;
+  budget?: unknown;
+  state?: unknown;
+  fraction?: unknown;
+  message?: unknown;
+  result?: unknown;
+  [key: string]: unknown;
+}
+
+const FINISHED = new Set(['done', 'failed', 'cancelled']);
+
+/** Jobs still running: finished ones stay in the server's list with state done / failed / cancelled. */
+export function activeJobs(status: TailorStatus | undefined): unknown[] {
+  const jobs = status?.jobs;
+  const list = Array.isArray(jobs) ? jobs : jobs && typeof jobs === 'object' ? Object.values(jobs) : [];
+  return list.filter((j) => {
+    const state = j && typeof j === 'object' ? name((j as TailorJob).state) : undefined;
+    return !(state && FINISHED.has(state));
+  });
+}
+
+/** The running training job, if any. */
+export function trainingJob(status: TailorStatus | undefined): TailorJob | undefined {
+  return activeJobs(status).find((j): j is TailorJob => !!j && typeof j === 'object' && (j as TailorJob).kind === 'train');
+}
+
+function percent(fraction: unknown): string | undefined {
+  return typeof fraction === 'number' && Number.isFinite(fraction) ? `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%` : undefined;
+}
+
+/** "training 42%" ("training" before the first report). */
+export function trainingText(job: TailorJob): string {
+  const p = percent(job.fraction);
+  return p ? `training ${p}` : 'training';
+}
+
+/**
+ * "model · adapter · state" (adapter "base" when none), then "training NN%" while a training
+ * job runs and the number of other running jobs.
+ */
 export function shortStatus(status: TailorStatus | undefined): string | undefined {
   if (!status || typeof status !== 'object') return undefined;
   const parts = [name(status.model) ?? '?', name(status.adapter) ?? 'base'];
   const state = displayState(status);
   if (state) parts.push(state);
-  const jobs = count(status.jobs);
+  let jobs = activeJobs(status).length;
+  const training = trainingJob(status);
+  if (training) {
+    parts.push(trainingText(training));
+    jobs -= 1;
+  }
   if (jobs > 0) parts.push(jobs === 1 ? '1 job' : `${jobs} jobs`);
   return parts.join(' · ');
+}
+
+/** One line for a job: "train-1  train  running 42%  budget 30s  /path/to/repo". */
+export function jobText(job: unknown): string {
+  if (!job || typeof job !== 'object') return String(job);
+  const j = job as TailorJob;
+  const parts = [name(j.id) ?? '?', name(j.kind) ?? 'job'];
+  let state = name(j.state) ?? 'running';
+  const p = percent(j.fraction);
+  if (!FINISHED.has(state) && p) state = `${state} ${p}`;
+  parts.push(state);
+  if (name(j.budget)) parts.push(`budget ${name(j.budget)}`);
+  if (name(j.repo)) parts.push(name(j.repo)!);
+  return parts.join('  ');
 }
 
 export interface StatusBarText {
@@ -72,7 +128,7 @@ export function statusBarText(state: ClientState, status: TailorStatus | undefin
   if (!short) {
     return { text: '$(sync~spin) Tailor', tooltip: 'Tailor: starting…' };
   }
-  const jobs = count(status?.jobs);
+  const jobs = activeJobs(status).length;
   const shown = status ? displayState(status) : undefined;
   const icon = shown === 'error' ? '$(error)' : jobs > 0 || shown === 'loading' ? '$(sync~spin)' : '$(sparkle)';
   return { text: `${icon} ${short}`, tooltip: describeStatus(status) };
@@ -98,7 +154,11 @@ export function describeStatus(status: TailorStatus | undefined): string {
   const jobs = status.jobs;
   if (Array.isArray(jobs) && jobs.length > 0) {
     lines.push('  jobs:');
-    for (const j of jobs) lines.push(`    - ${typeof j === 'object' ? JSON.stringify(j) : String(j)}`);
+    for (const j of jobs) {
+      lines.push(`    - ${jobText(j)}`);
+      const message = j && typeof j === 'object' ? name((j as TailorJob).message) : undefined;
+      if (message) lines.push(`        ${message}`);
+    }
   } else {
     lines.push(`  ${'jobs:'.padEnd(14)}none`);
   }

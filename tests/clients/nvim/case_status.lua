@@ -30,7 +30,7 @@ T.run(function()
   end, 3000, ":TailorStatus result")
   T.exec("fake.bumpStatus", vim.empty_dict())
   T.wait_for(function()
-    return require("tailor").statusline() == "Tailor: fake-model · base · training · 1 job"
+    return require("tailor").statusline() == "Tailor: fake-model · v1 · active · 1 job"
   end, 3000, "statusline after a tailor/status notification")
   local desc = require("tailor.status").describe()
   T.truthy(desc:find("backend:%s+fake"), "describe() " .. desc)

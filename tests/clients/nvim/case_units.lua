@@ -44,6 +44,36 @@ T.run(function()
   T.truthy(status.describe(real):find("dataDir:%s+/d"), "extra keys in describe")
   T.truthy(status.describe({ model = "m", ranking = { { model = "a", score = 0.5 } } }):find("1%. a  0.5"), "ranking")
 
+  -- Training: jobs in the short status, budget check, result levels, progress line.
+  local base = { model = "m", adapter = vim.NIL, adapterState = "none" }
+  T.eq("Tailor: m · base · training 42%", status.short(vim.tbl_extend("force", base, {
+    jobs = { { id = "train-1", kind = "train", state = "running", fraction = 0.4249 } } })), "training %")
+  T.eq("Tailor: m · base · training", status.short(vim.tbl_extend("force", base, {
+    jobs = { { id = "train-1", kind = "train", state = "starting" } } })), "training before a report")
+  T.eq("Tailor: m · v1 · not-better", status.short(vim.tbl_extend("force", base, { adapter = "v1", adapterState = "not-better",
+    jobs = { { id = "train-1", kind = "train", state = "done", fraction = 1 }, { id = "train-2", kind = "train", state = "cancelled" } } })),
+    "finished jobs are not shown")
+  T.eq("Tailor: m · base · training 10% · 1 job", status.short(vim.tbl_extend("force", base, {
+    jobs = { { kind = "rank" }, { kind = "train", state = "running", fraction = 0.1 } } })), "training and another job")
+  T.eq("train-1  train  running 43%  budget 30s  /r", status.job_text({ id = "train-1", kind = "train", state = "running",
+    fraction = 0.43, budget = "30s", repo = "/r" }), "job line")
+  local train = require("tailor.train")
+  for _, ok in ipairs({ "90s", "10m", "1h", "1.5h", " 30s ", "200k-tokens", "5000-tokens", "1m-tokens", "2K tokens" }) do
+    T.truthy(train.check_budget(ok), "budget " .. ok)
+  end
+  T.eq("30s", train.check_budget(" 30s "), "trimmed")
+  for _, bad in ipairs({ "", "soon", "0s", "10", "-5m", "1.s", "10 days", "0.5-tokens" }) do
+    local v, err = train.check_budget(bad)
+    T.eq(nil, v, "bad budget " .. vim.inspect(bad))
+    T.truthy(err:find("bad training budget"), "message for " .. bad)
+  end
+  T.eq(vim.log.levels.INFO, train.level("adapter trained and active (held-out loss 2 -> 1)"), "level trained")
+  T.eq(vim.log.levels.WARN, train.level("adapter stored but not used: not better than the base model (x)"), "level not better")
+  T.eq(vim.log.levels.WARN, train.level("training cancelled; nothing saved"), "level cancelled")
+  T.eq(vim.log.levels.ERROR, train.level("training failed: boom"), "level failed")
+  T.eq("Tailor: training repo 42% · 1.0k tokens", train.progress_text({ repo = "repo", percentage = 42, message = "1.0k tokens" }), "progress line")
+  T.eq("Tailor: training 0%", train.progress_text({}), "progress line without repo")
+
   local g = require("tailor.ghost")
   T.eq("foo", g._next_word("foo(bar)"), "word")
   T.eq("(", g._next_word("(bar)"), "punctuation")

@@ -1,19 +1,12 @@
 -- The table of Tailor's `workspace/executeCommand` commands.
 --
 -- Each entry: the server command name, an argument builder (one object, as in DESIGN.md's
--- contract), a result handler, and optionally a user command. Adding a command is one entry:
---
---   train = {
---     command = "tailor.trainAdapter",
---     user_command = "TailorTrain", nargs = "?",
---     desc = "Train this repository's adapter (optional budget: 90s, 10m, 1h, 200k-tokens)",
---     args = function(ctx)
---       return { uri = vim.uri_from_bufnr(ctx.bufnr), budget = ctx.args ~= "" and ctx.args or nil }
---     end,
---     on_result = function(result) vim.notify("Tailor: training job " .. tostring(result.jobId)) end,
---   },
+-- contract; it may return nil and a message to refuse), a result handler, and optionally a
+-- user command. Adding a command is one entry (see `train` below). Client-only user
+-- commands (no server command behind them) are in M.client_commands.
 local util = require("tailor.util")
 local status = require("tailor.status")
+local train = require("tailor.train")
 
 local M = {}
 
@@ -30,6 +23,45 @@ M.table = {
       if not ctx.silent then
         vim.notify(status.describe(result), vim.log.levels.INFO)
       end
+    end,
+  },
+  train = {
+    command = "tailor.trainAdapter",
+    user_command = "TailorTrain",
+    nargs = "?",
+    desc = "Train this repository's adapter (optional budget: 90s, 10m, 1h, 200k-tokens)",
+    args = function(ctx)
+      local arg = {}
+      local name = vim.api.nvim_buf_get_name(ctx.bufnr)
+      if name ~= "" and vim.bo[ctx.bufnr].buftype == "" then
+        arg.uri = vim.uri_from_bufnr(ctx.bufnr)
+      end
+      if ctx.args ~= "" then
+        local budget, err = train.check_budget(ctx.args)
+        if not budget then
+          return nil, err
+        end
+        arg.budget = budget
+      end
+      return next(arg) and arg or vim.empty_dict()
+    end,
+    on_result = function(result, ctx)
+      if ctx.silent then
+        return
+      end
+      local job = type(result) == "table" and result.jobId or "?"
+      vim.notify(("Tailor: training started (job %s, budget %s); :TailorTrainCancel stops it")
+        :format(tostring(job), ctx.args ~= "" and vim.trim(ctx.args) or "from settings"), vim.log.levels.INFO)
+    end,
+  },
+}
+
+--- User commands without a server command: name -> { desc, nargs, fn(opts) }.
+M.client_commands = {
+  TailorTrainCancel = {
+    desc = "Cancel the running adapter training (window/workDoneProgress/cancel)",
+    fn = function()
+      train.cancel()
     end,
   },
 }
@@ -56,7 +88,19 @@ function M.run(name, opts)
     return false
   end
   local ctx = { bufnr = bufnr, args = opts.args or "", fargs = opts.fargs or {}, silent = opts.silent, client_id = client.id }
-  local arg = entry.args and entry.args(ctx) or vim.empty_dict()
+  local arg, refused = nil, nil
+  if entry.args then
+    arg, refused = entry.args(ctx)
+  end
+  if refused then
+    if opts.callback then
+      opts.callback({ message = refused }, nil)
+    else
+      vim.notify("Tailor: " .. refused, vim.log.levels.ERROR)
+    end
+    return false
+  end
+  arg = arg or vim.empty_dict()
   return M.execute(client, entry.command, arg, function(err, result)
     if err then
       if opts.callback then
@@ -93,6 +137,11 @@ function M.register()
         M.run(name, { args = c.args, fargs = c.fargs })
       end, { nargs = entry.nargs or 0, desc = entry.desc, force = true })
     end
+  end
+  for name, entry in pairs(M.client_commands) do
+    vim.api.nvim_create_user_command(name, function(c)
+      entry.fn(c)
+    end, { nargs = entry.nargs or 0, desc = entry.desc, force = true })
   end
 end
 

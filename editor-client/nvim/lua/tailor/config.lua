@@ -31,6 +31,12 @@ M.defaults = {
     -- Highlight group of the ghost text (linked to Comment unless you define it).
     hl_group = "TailorGhost",
   },
+  -- Adapter training (:TailorTrain): echo its progress in the command line. Set
+  -- echo = false when a progress UI (fidget.nvim, vim.lsp.status() in the statusline)
+  -- shows LSP progress already; the start and the result are notified either way.
+  progress = {
+    echo = true,
+  },
   -- Insert-mode keys; set one to false to leave it unmapped. Each one falls back to
   -- the key's usual meaning when no suggestion is shown.
   keymaps = {

@@ -9,6 +9,7 @@ local util = require("tailor.util")
 local status = require("tailor.status")
 local commands = require("tailor.commands")
 local ghost = require("tailor.ghost")
+local train = require("tailor.train")
 
 local M = {}
 
@@ -30,6 +31,10 @@ local function capabilities()
   caps.textDocument.inlineCompletion = caps.textDocument.inlineCompletion or { dynamicRegistration = false }
   caps.workspace = caps.workspace or {}
   caps.workspace.didChangeConfiguration = caps.workspace.didChangeConfiguration or { dynamicRegistration = false }
+  -- Training reports through server-initiated work done progress (Neovim's default, made
+  -- explicit so that a changed default cannot silently drop the progress and its cancel).
+  caps.window = caps.window or {}
+  caps.window.workDoneProgress = true
   return caps
 end
 
@@ -48,6 +53,7 @@ function M.lsp_config(cfg)
     capabilities = capabilities(),
     handlers = {
       ["tailor/status"] = status.handler,
+      ["window/showMessage"] = train.show_message_handler,
     },
   }
 end
@@ -165,6 +171,7 @@ function M.setup(opts)
   ghost.opts.debounce_ms = cfg.inline.debounce_ms
   ghost.opts.hl_group = cfg.inline.hl_group
   ghost.opts.enabled = config.completion_enabled(cfg)
+  train.opts.echo = cfg.progress ~= false and not (type(cfg.progress) == "table" and cfg.progress.echo == false)
 
   local builtin = cfg.inline.builtin
   if builtin == true or (builtin == "auto" and has_builtin()) then
@@ -187,6 +194,17 @@ function M.setup(opts)
       local client = vim.lsp.get_client_by_id(args.data and args.data.client_id or -1)
       if client and client.name == NAME then
         M._on_attach(client, args.buf)
+      end
+    end,
+  })
+  -- Training progress ($/progress from a server-initiated work done progress).
+  vim.api.nvim_create_autocmd("LspProgress", {
+    group = group,
+    callback = function(args)
+      local data = args.data or {}
+      local client = vim.lsp.get_client_by_id(data.client_id or -1)
+      if client and client.name == NAME then
+        train.on_progress(data.client_id, data.params)
       end
     end,
   })
@@ -254,6 +272,17 @@ function M.statusline()
     return "Tailor: starting"
   end
   return ""
+end
+
+--- Train the repository's adapter (`:TailorTrain [budget]`); budget nil: the
+--- `training.budget` setting. cb(err, result) is optional.
+function M.train(budget, cb)
+  return commands.run("train", { args = budget or "", silent = cb ~= nil, callback = cb })
+end
+
+--- Cancel the running training (`:TailorTrainCancel`); returns the number cancelled.
+function M.train_cancel()
+  return train.cancel()
 end
 
 --- Fetch the status now; cb(err, status) is optional.

@@ -26,6 +26,42 @@ local function count(v)
   return n
 end
 
+local TERMINAL = { done = true, failed = true, cancelled = true }
+
+--- Jobs still running (a job without a state counts as running; finished jobs stay in the
+--- server's list with state done / failed / cancelled).
+function M.active_jobs(status)
+  local out = {}
+  if type(status) ~= "table" or type(status.jobs) ~= "table" then
+    return out
+  end
+  for _, job in ipairs(status.jobs) do
+    local state = type(job) == "table" and str(job.state) or nil
+    if not (state and TERMINAL[state]) then
+      out[#out + 1] = job
+    end
+  end
+  return out
+end
+
+--- The running training job, if any.
+function M.training(status)
+  for _, job in ipairs(M.active_jobs(status)) do
+    if type(job) == "table" and job.kind == "train" then
+      return job
+    end
+  end
+  return nil
+end
+
+--- "training 42%" for a training job (just "training" before the first report).
+function M.training_text(job)
+  if type(job.fraction) == "number" then
+    return ("training %d%%"):format(math.floor(job.fraction * 100 + 0.5))
+  end
+  return "training"
+end
+
 function M.update(status)
   if type(status) ~= "table" then
     return
@@ -57,7 +93,8 @@ function M.state(status)
   return runtime
 end
 
---- Short one-line form: "Tailor: <model> · <adapter|base> · <state>[ · N jobs]".
+--- Short one-line form:
+--- "Tailor: <model> · <adapter|base> · <state>[ · training NN%][ · N jobs]".
 function M.short(status)
   status = status or M.current
   if type(status) ~= "table" then
@@ -69,11 +106,36 @@ function M.short(status)
   if state then
     parts[#parts + 1] = state
   end
-  local jobs = count(status.jobs)
+  local jobs = #M.active_jobs(status)
+  local training = M.training(status)
+  if training then
+    parts[#parts + 1] = M.training_text(training)
+    jobs = jobs - 1
+  end
   if jobs > 0 then
     parts[#parts + 1] = jobs == 1 and "1 job" or (jobs .. " jobs")
   end
   return "Tailor: " .. table.concat(parts, " · ")
+end
+
+--- One line for a job: "train-1  train  running 42%  budget 30s  /path/to/repo".
+function M.job_text(job)
+  if type(job) ~= "table" then
+    return tostring(job)
+  end
+  local parts = { str(job.id) or "?", str(job.kind) or "job" }
+  local state = str(job.state) or "running"
+  if not TERMINAL[state] and type(job.fraction) == "number" then
+    state = ("%s %d%%"):format(state, math.floor(job.fraction * 100 + 0.5))
+  end
+  parts[#parts + 1] = state
+  if str(job.budget) then
+    parts[#parts + 1] = "budget " .. str(job.budget)
+  end
+  if str(job.repo) then
+    parts[#parts + 1] = str(job.repo)
+  end
+  return table.concat(parts, "  ")
 end
 
 --- Multi-line description for :TailorStatus.
@@ -110,7 +172,11 @@ function M.describe(status)
   if type(jobs) == "table" and count(jobs) > 0 then
     lines[#lines + 1] = "  jobs:"
     for _, job in ipairs(jobs) do
-      lines[#lines + 1] = "    - " .. (type(job) == "table" and vim.inspect(job, { newline = " ", indent = "" }) or tostring(job))
+      lines[#lines + 1] = "    - " .. M.job_text(job)
+      local message = type(job) == "table" and str(job.message) or nil
+      if message and message ~= "" then
+        lines[#lines + 1] = "        " .. message
+      end
     end
   else
     lines[#lines + 1] = "  jobs:         none"

@@ -2,6 +2,8 @@
 // vscode-languageserver-protocol, as the extension's language client does.
 //   TAILOR_SERVER  the tailor executable (default: ../../.venv/bin/tailor from the extension)
 //   TAILOR_HOME    the server's data directory (inherited; reuse one with a converted model)
+//   TAILOR_TRAIN_TIMEOUT_MS  how long the 20 s training job may take (default 240000; about
+//                  80 s on 2 CPU cores, model load and evaluation included)
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ChildProcess, spawn, execFileSync } from 'node:child_process';
@@ -28,12 +30,19 @@ import {
   ShutdownRequest,
   StreamMessageReader,
   StreamMessageWriter,
+  WorkDoneProgress,
+  WorkDoneProgressBegin,
+  WorkDoneProgressCancelNotification,
+  WorkDoneProgressCreateRequest,
+  WorkDoneProgressEnd,
+  WorkDoneProgressReport,
 } from 'vscode-languageserver-protocol/node';
 
 const EXT_ROOT = path.resolve(__dirname, '../../..');
 const SERVER = process.env.TAILOR_SERVER || path.resolve(EXT_ROOT, '../../.venv/bin/tailor');
 const FIRST_COMPLETION_TIMEOUT_MS = Number(process.env.TAILOR_FIRST_COMPLETION_TIMEOUT_MS || 300_000);
 const REQUEST_CANCELLED = -32800;
+const TRAIN_TIMEOUT_MS = Number(process.env.TAILOR_TRAIN_TIMEOUT_MS || 240_000);
 // LSP 3.18 values. (vscode-languageserver-protocol 3.17.5 still has the proposal's 0/1.)
 const TRIGGER_INVOKED = 1 as unknown as InlineCompletionTriggerKind;
 const TRIGGER_AUTOMATIC = 2 as unknown as InlineCompletionTriggerKind;
@@ -60,6 +69,10 @@ let repo: string;
 let uri: string;
 let version = 1;
 const statusNotifications: unknown[] = [];
+const shownMessages: string[] = [];
+type ProgressValue = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
+/** Server-initiated work done progress: token -> values received, in order. */
+const progress = new Map<string, ProgressValue[]>();
 let stderrTail = '';
 
 function log(msg: string): void {
@@ -109,8 +122,19 @@ before(async () => {
   conn.onNotification('window/logMessage', (m: { message: string }) => {
     if (process.env.TAILOR_TEST_VERBOSE) log(`logMessage: ${m.message}`);
   });
-  conn.onNotification('window/showMessage', (m: { message: string }) => log(`showMessage: ${m.message}`));
-  conn.onRequest('window/workDoneProgress/create', () => null);
+  conn.onNotification('window/showMessage', (m: { message: string }) => {
+    shownMessages.push(m.message);
+    log(`showMessage: ${m.message}`);
+  });
+  conn.onRequest(WorkDoneProgressCreateRequest.type, (p) => {
+    const token = String(p.token);
+    progress.set(token, []);
+    conn.onProgress(WorkDoneProgress.type, p.token, (v) => {
+      progress.get(token)!.push(v);
+      if (process.env.TAILOR_TEST_VERBOSE) log(`$/progress ${token}: ${JSON.stringify(v)}`);
+    });
+    return null;
+  });
   conn.onRequest('client/registerCapability', () => null);
   conn.onRequest('workspace/configuration', (p: { items: unknown[] }) => p.items.map(() => ({})));
   conn.listen();
@@ -271,4 +295,84 @@ test('the server sent tailor/status notifications', () => {
   assert.ok(statusNotifications.length > 0, 'at least one tailor/status notification');
   const last = statusNotifications[statusNotifications.length - 1] as Record<string, unknown>;
   assert.ok('model' in last);
+});
+
+async function until<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}\nserver stderr:\n${stderrTail}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+type Job = { id: string; kind: string; repo: string; budget: string; state: string; fraction: number; message: string; result: unknown };
+
+function lastJob(id: string): Job | undefined {
+  for (let i = statusNotifications.length - 1; i >= 0; i--) {
+    const jobs = (statusNotifications[i] as { jobs?: Job[] }).jobs ?? [];
+    const job = jobs.find((j) => j.id === id);
+    if (job) return job;
+  }
+  return undefined;
+}
+
+/** The progress token created after `known` tokens, once it has `n` values. */
+async function newProgress(known: Set<string>, n: number, ms: number): Promise<[string, ProgressValue[]]> {
+  return until(() => [...progress].find(([t, v]) => !known.has(t) && v.length >= n), ms, `a new work done progress with ${n} value(s)`);
+}
+
+test('tailor.trainAdapter returns {jobId} at once and reports the training as work done progress', async () => {
+  const known = new Set(progress.keys());
+  const t0 = Date.now();
+  const reply = (await withTimeout(
+    conn.sendRequest(ExecuteCommandRequest.type, { command: 'tailor.trainAdapter', arguments: [{ uri, budget: '20s' }] }),
+    10_000,
+    'tailor.trainAdapter',
+  )) as { jobId?: string };
+  log(`tailor.trainAdapter: ${JSON.stringify(reply)} after ${Date.now() - t0} ms`);
+  assert.equal(typeof reply.jobId, 'string');
+  const [token, values] = await newProgress(known, 1, 30_000);
+  const begin = values[0] as WorkDoneProgressBegin;
+  assert.equal(begin.kind, 'begin');
+  assert.equal(begin.title, 'Tailor: training adapter');
+  assert.equal(begin.cancellable, true);
+  assert.equal(begin.message, path.basename(repo));
+  await until(() => values.some((v) => v.kind === 'end'), TRAIN_TIMEOUT_MS, 'the end of the training progress');
+  const end = values[values.length - 1] as WorkDoneProgressEnd;
+  log(`training: ${values.length} progress values in ${Date.now() - t0} ms; end: ${end.message}`);
+  assert.equal(end.kind, 'end');
+  assert.match(end.message ?? '', /^adapter (trained and active|stored but not used: not better than the base model) \(held-out loss /);
+  const reports = values.filter((v): v is WorkDoneProgressReport => v.kind === 'report');
+  assert.ok(reports.length > 0, 'at least one report');
+  assert.ok(reports.some((r) => typeof r.percentage === 'number' && r.percentage > 0), `a report with a percentage: ${JSON.stringify(reports)}`);
+  assert.ok(values.slice(1, -1).every((v) => v.kind === 'report'), 'begin, reports, end');
+  assert.ok(token.includes(reply.jobId!), `token ${token} names the job`);
+  await until(() => shownMessages.some((m) => m.endsWith(end.message!)), 5_000, 'window/showMessage with the summary');
+  const job = await until(() => { const j = lastJob(reply.jobId!); return j?.state === 'done' && j; }, 5_000, 'tailor/status with the job done');
+  assert.equal(job.kind, 'train');
+  assert.equal(job.budget, '20s');
+  assert.equal(job.fraction, 1);
+  assert.equal(job.message, end.message);
+});
+
+test('window/workDoneProgress/cancel stops a training job: it ends "cancelled" and nothing is saved', async () => {
+  const known = new Set(progress.keys());
+  const t0 = Date.now();
+  const reply = (await withTimeout(
+    conn.sendRequest(ExecuteCommandRequest.type, { command: 'tailor.trainAdapter', arguments: [{ uri, budget: '10m' }] }),
+    10_000,
+    'tailor.trainAdapter',
+  )) as { jobId: string };
+  // Cancel once the child process reports (a cancel before the process exists is not acted on).
+  const [token, values] = await newProgress(known, 2, 30_000);
+  await conn.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+  const t1 = Date.now();
+  await until(() => values.some((v) => v.kind === 'end'), 60_000, 'the end of the cancelled progress');
+  const end = values[values.length - 1] as WorkDoneProgressEnd;
+  log(`cancelled training: end "${end.message}" ${Date.now() - t1} ms after the cancel (${Date.now() - t0} ms in all)`);
+  assert.equal(end.message, 'training cancelled; nothing saved');
+  const job = await until(() => { const j = lastJob(reply.jobId); return j && ['done', 'failed', 'cancelled'].includes(j.state) && j; }, 5_000, 'tailor/status with the job finished');
+  assert.equal(job.state, 'cancelled');
 });

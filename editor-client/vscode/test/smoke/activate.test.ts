@@ -55,6 +55,7 @@ before(async () => {
   };
   process.env.FAKE_TAILOR_DELAY_MS ??= '0';
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-smoke-'));
+  process.env.FAKE_TAILOR_TRAIN_STEP_MS ??= '100';
   vscode.setSettings({ serverPath: SERVER, 'completion.maxNewTokens': 16, logLevel: 'debug' });
   ext = require(path.join(EXT_ROOT, 'dist/extension.js'));
   await ext.activate({ subscriptions, extensionPath: EXT_ROOT });
@@ -129,4 +130,72 @@ test('a settings change is pushed with didChangeConfiguration', async () => {
     return l.settings.length > 0 ? (l.settings as unknown[]) : undefined;
   }, 5000, 'didChangeConfiguration');
   assert.deepEqual(settings[settings.length - 1], { tailor: { completion: { maxNewTokens: 8 }, logLevel: 'debug' } });
+});
+
+test('Train Adapter: progress as a cancellable notification, training % in the status bar, the result message', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const log0 = (await vscode.commands.executeCommand('fake.log')) as any;
+  assert.equal(log0.workDoneProgress, true, 'the language client advertises window.workDoneProgress');
+  const file = path.join(dir, 'train.py');
+  fs.writeFileSync(file, 'x = 1\n');
+  const doc = new vscode.TextDocument(vscode.Uri.file(file), 'python', 'x = 1\n');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  (vscode.window as any).activeTextEditor = { document: doc };
+  const item = vscode.recorded.statusItems[0];
+  const texts: string[] = [];
+  const watch = setInterval(() => texts.push(item.text), 10);
+  try {
+    // The budget given as an argument skips the input box.
+    const result = await vscode.commands.executeCommand('tailor.trainAdapter', { budget: '30s' });
+    assert.deepEqual(result, { jobId: 'train-1' });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const log = (await vscode.commands.executeCommand('fake.log')) as any;
+    assert.deepEqual(log.train[0], { budget: '30s', uri: vscode.Uri.file(file).toString() });
+    assert.equal(vscode.recorded.inputs.length, 0);
+    const bar = await waitFor(() => vscode.recorded.progress.find((p) => p.options.title === 'Tailor: training adapter'), 5000, 'progress notification');
+    assert.equal(bar.options.location, vscode.ProgressLocation.Notification);
+    assert.equal(bar.options.cancellable, true);
+    await waitFor(() => bar.done, 5000, 'the progress to end');
+    const name = path.basename(dir);
+    assert.deepEqual(bar.reports[0], { message: name, increment: 0 });
+    assert.ok(bar.reports.some((r) => r.message === `${name}: 1.0k tokens, loss 1.750` && r.increment === 25), JSON.stringify(bar.reports));
+    const total = bar.reports.reduce((n, r) => n + (r.increment ?? 0), 0);
+    assert.equal(total, 100);
+    const message = `info: Tailor: ${name}: adapter trained and active (held-out loss 2.000 -> 1.500, next-line exact match 10% -> 20%)`;
+    await waitFor(() => vscode.recorded.messages.includes(message), 3000, 'the result message');
+    assert.equal(vscode.recorded.messages.filter((m) => m === message).length, 1, 'shown once');
+    await waitFor(() => item.text === '$(sparkle) fake-model · base · base', 3000, 'status bar after the job');
+    assert.ok(texts.some((t) => /^\$\(sync~spin\) fake-model · base · base · training \d+%$/.test(t)), `status bar showed training %: ${[...new Set(texts)].join(' | ')}`);
+    assert.match(item.tooltip, /train-1 {2}train {2}done {2}budget 30s/);
+  } finally {
+    clearInterval(watch);
+  }
+});
+
+test('Train Adapter asks for the budget (prefilled from tailor.training.budget) and the cancel button cancels', async () => {
+  vscode.setSettings({ serverPath: SERVER, 'completion.maxNewTokens': 8, logLevel: 'debug', 'training.budget': '10m' });
+  vscode.recorded.inputReply = (o) => (o.validateInput('later') ? o.value : 'never');
+  const result = await vscode.commands.executeCommand('tailor.trainAdapter');
+  assert.deepEqual(result, { jobId: 'train-2' });
+  assert.equal(vscode.recorded.inputs.length, 1);
+  assert.equal(vscode.recorded.inputs[0].value, '10m');
+  assert.match(vscode.recorded.inputs[0].validateInput('later'), /bad training budget/);
+  assert.equal(vscode.recorded.inputs[0].validateInput('45s'), undefined);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let log = (await vscode.commands.executeCommand('fake.log')) as any;
+  assert.equal(log.train[1].budget, '10m');
+  const bar = await waitFor(() => vscode.recorded.progress.filter((p) => p.options.title === 'Tailor: training adapter')[1], 5000, 'second progress');
+  await waitFor(() => bar.reports.length >= 2, 5000, 'a report');
+  bar.cancel();
+  log = await poll(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const l = (await vscode.commands.executeCommand('fake.log')) as any;
+    return l.progressCancelled.length > 0 ? l : undefined;
+  }, 5000, 'window/workDoneProgress/cancel');
+  assert.deepEqual(log.progressCancelled, ['fake-train-2']);
+  await waitFor(() => vscode.recorded.messages.some((m) => m.endsWith(': training cancelled; nothing saved')), 5000, 'the cancelled message');
+  await waitFor(() => bar.done, 3000, 'the progress to end');
+  // A bad budget from the input box cannot happen (validateInput); as an argument it is refused.
+  await vscode.commands.executeCommand('tailor.trainAdapter', { budget: 'forever' });
+  assert.ok(vscode.recorded.messages.some((m) => m.startsWith('error: Tailor: bad training budget "forever"')), vscode.recorded.messages.join('\n'));
 });

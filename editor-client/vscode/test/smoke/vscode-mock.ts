@@ -160,6 +160,11 @@ export const recorded = {
   statusItems: [] as any[],
   output: [] as string[],
   messages: [] as string[],
+  /** withProgress calls: options, reports, whether the task finished, and a cancel button. */
+  progress: [] as { options: any; reports: any[]; done: boolean; cancel(): void }[],
+  /** showInputBox calls (options); the box answers with `inputReply` (default: the prefilled value). */
+  inputs: [] as any[],
+  inputReply: undefined as ((options: any) => string | undefined) | undefined,
 };
 
 let settings: Record<string, unknown> = {};
@@ -273,7 +278,20 @@ export const window = withFallback('window', {
   showInformationMessage: async (m: string) => void recorded.messages.push(`info: ${m}`),
   showWarningMessage: async (m: string) => void recorded.messages.push(`warning: ${m}`),
   showErrorMessage: async (m: string) => void recorded.messages.push(`error: ${m}`),
-  withProgress: async (_o: any, task: any) => task({ report: () => undefined }, new CancellationTokenSource().token),
+  withProgress: async (options: any, task: any) => {
+    const source = new CancellationTokenSource();
+    const entry = { options, reports: [] as any[], done: false, cancel: () => source.cancel() };
+    recorded.progress.push(entry);
+    try {
+      return await task({ report: (v: any) => entry.reports.push(v) }, source.token);
+    } finally {
+      entry.done = true;
+    }
+  },
+  showInputBox: async (options: any) => {
+    recorded.inputs.push(options);
+    return recorded.inputReply ? recorded.inputReply(options) : options?.value;
+  },
 });
 
 export const commands = withFallback('commands', {

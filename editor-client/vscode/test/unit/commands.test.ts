@@ -5,12 +5,15 @@ import * as path from 'node:path';
 
 import {
   ACCEPTED_COMMAND,
+  budgetError,
   CLIENT_ACCEPTED_COMMAND,
   COMMANDS,
   CommandContext,
   contributedCommands,
+  isServerRegistered,
   lspInlineTriggerKind,
   runCommand,
+  serverRegisteredCommand,
   wrapAcceptCommand,
 } from '../../src/commands';
 
@@ -35,6 +38,8 @@ test('package.json contributes every command of the table', () => {
   const ids = pkg.contributes.commands.map((c: { command: string }) => c.command);
   assert.ok(ids.includes('tailor.showStatus'));
   assert.ok(ids.includes('tailor.restartServer'));
+  assert.ok(ids.includes('tailor.trainAdapter'));
+  assert.equal(pkg.contributes.commands.find((c: { command: string }) => c.command === 'tailor.trainAdapter').title, 'Tailor: Train Adapter');
 });
 
 test('Show Status runs tailor.status with one {} argument and reports the status', async () => {
@@ -87,4 +92,85 @@ test('tailor.accepted on inline items is forwarded through the client command', 
 test("VS Code's 0-based inline trigger kinds map to LSP 3.18's 1 = Invoked, 2 = Automatic", () => {
   assert.equal(lspInlineTriggerKind(0), 1); // vscode.InlineCompletionTriggerKind.Invoke
   assert.equal(lspInlineTriggerKind(1), 2); // vscode.InlineCompletionTriggerKind.Automatic
+});
+
+test('a command named like its server command is left to the language client to register', () => {
+  // vscode-languageclient registers every command the server lists (executeCommandProvider);
+  // registering the same id again fails, so the extension runs those through its middleware.
+  assert.equal(isServerRegistered(trainCommand()), true);
+  assert.equal(serverRegisteredCommand('tailor.trainAdapter'), trainCommand());
+  assert.equal(isServerRegistered(COMMANDS.find((c) => c.id === 'tailor.showStatus')!), false);
+  assert.equal(serverRegisteredCommand('tailor.status'), undefined);
+  assert.equal(serverRegisteredCommand('tailor.accepted'), undefined);
+});
+
+test('training budgets are checked as the server does', () => {
+  for (const ok of ['90s', '10m', '1h', '1.5h', ' 30s ', '200k-tokens', '5000-tokens', '1m-tokens', '2K tokens', '20S']) {
+    assert.equal(budgetError(ok), undefined, ok);
+  }
+  for (const bad of ['', 'soon', '0s', '10', '-5m', '1.s', '10 days', '0.5-tokens']) {
+    assert.match(budgetError(bad) ?? '', /bad training budget/, JSON.stringify(bad));
+  }
+});
+
+function trainCommand() {
+  return COMMANDS.find((c) => c.id === 'tailor.trainAdapter')!;
+}
+
+function recordingSender(reply: unknown = { jobId: 'train-1' }) {
+  const sent: unknown[] = [];
+  return { sent, sender: { sendRequest: async (method: string, params: unknown) => (sent.push([method, params]), reply) } };
+}
+
+test('Train Adapter asks for the budget, prefilled from tailor.training.budget, and trains the active file', async () => {
+  const { ctx, seen } = fakeUi();
+  const asked: unknown[] = [];
+  ctx.setting = (key) => (key === 'training.budget' ? '90s' : undefined);
+  ctx.ui.input = async (prompt, value, validate) => {
+    asked.push([prompt, value, validate?.('x'), validate?.('2m')]);
+    return '2m';
+  };
+  const { sent, sender } = recordingSender();
+  const result = await runCommand(trainCommand(), ctx, sender);
+  assert.deepEqual(result, { jobId: 'train-1' });
+  assert.equal(asked.length, 1);
+  const [prompt, value, bad, good] = asked[0] as unknown[];
+  assert.match(String(prompt), /budget/);
+  assert.equal(value, '90s');
+  assert.match(String(bad), /bad training budget/);
+  assert.equal(good, undefined);
+  assert.deepEqual(sent, [['workspace/executeCommand', { command: 'tailor.trainAdapter', arguments: [{ budget: '2m', uri: 'file:///repo/a.py' }] }]]);
+  assert.match(seen.show[0], /training job train-1 started \(budget 2m/);
+  assert.deepEqual(seen.error, []);
+});
+
+test('Train Adapter: the default budget without a setting; Escape cancels; arguments skip the prompt', async () => {
+  const { ctx } = fakeUi();
+  let offered: string | undefined;
+  ctx.ui.input = async (_p, value) => ((offered = value), undefined);
+  const { sent, sender } = recordingSender();
+  assert.equal(await runCommand(trainCommand(), ctx, sender), undefined);
+  assert.equal(offered, '10m');
+  assert.equal(sent.length, 0, 'cancelled input sends nothing');
+
+  const bypass = fakeUi();
+  bypass.ctx.ui.input = async () => assert.fail('no prompt when the budget is given');
+  bypass.ctx.args = [{ budget: '20s', uri: 'file:///other/b.py' }];
+  await runCommand(trainCommand(), bypass.ctx, sender);
+  assert.deepEqual(sent, [['workspace/executeCommand', { command: 'tailor.trainAdapter', arguments: [{ budget: '20s', uri: 'file:///other/b.py' }] }]]);
+});
+
+test('Train Adapter refuses a bad budget given as an argument; no uri for an untitled editor', async () => {
+  const { ctx, seen } = fakeUi();
+  ctx.args = [{ budget: 'forever' }];
+  const { sent, sender } = recordingSender();
+  await runCommand(trainCommand(), ctx, sender);
+  assert.equal(sent.length, 0);
+  assert.match(seen.error[0], /bad training budget "forever"/);
+
+  const untitled = fakeUi();
+  untitled.ctx.activeUri = 'untitled:Untitled-1';
+  untitled.ctx.args = [{ budget: '1h' }];
+  await runCommand(trainCommand(), untitled.ctx, sender);
+  assert.deepEqual(sent, [['workspace/executeCommand', { command: 'tailor.trainAdapter', arguments: [{ budget: '1h' }] }]]);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { describeStatus, shortStatus, statusBarText } from '../../src/status';
+import { activeJobs, describeStatus, jobText, shortStatus, statusBarText, trainingJob } from '../../src/status';
 
 const status = {
   model: 'smollm2-135m-instruct',
@@ -51,4 +51,26 @@ test('the server state wins while the model is not ready', () => {
   assert.match(text, /state:\s+ready/);
   assert.match(text, /dataDir:\s+\/d/);
   assert.match(text, /shown:\s+3/);
+});
+
+test('a running training job shows its percentage; finished jobs are not counted', () => {
+  const running = { id: 'train-1', kind: 'train', repo: '/r', budget: '30s', state: 'running', fraction: 0.424, message: '1.0k tokens', result: null };
+  const s = { ...status, state: 'ready', jobs: [running] };
+  assert.equal(shortStatus(s), 'smollm2-135m-instruct · base · ready · training 42%');
+  assert.equal(statusBarText('running', s).text, '$(sync~spin) smollm2-135m-instruct · base · ready · training 42%');
+  assert.equal(shortStatus({ ...s, jobs: [{ ...running, state: 'starting', fraction: undefined }] }), 'smollm2-135m-instruct · base · ready · training');
+  assert.equal(shortStatus({ ...s, jobs: [running, { id: 'x', kind: 'rank' }] }), 'smollm2-135m-instruct · base · ready · training 42% · 1 job');
+
+  const done = { ...running, state: 'done', fraction: 1, message: 'adapter trained and active (held-out loss 2.000 -> 1.500)' };
+  const after = { ...s, adapter: 'a1b2/smollm2/20250101T000000Z', adapterState: 'active', jobs: [done, { ...running, id: 'train-2', state: 'cancelled' }] };
+  assert.deepEqual(activeJobs(after), []);
+  assert.equal(trainingJob(after), undefined);
+  assert.equal(shortStatus(after), 'smollm2-135m-instruct · a1b2/smollm2/20250101T000000Z · active');
+  assert.equal(statusBarText('running', after).text, '$(sparkle) smollm2-135m-instruct · a1b2/smollm2/20250101T000000Z · active');
+  assert.equal(shortStatus({ ...after, adapterState: 'not-better' }), 'smollm2-135m-instruct · a1b2/smollm2/20250101T000000Z · not-better');
+  const text = describeStatus(after);
+  assert.match(text, /adapterState:\s+active/);
+  assert.match(text, /- train-1 {2}train {2}done {2}budget 30s {2}\/r\n {8}adapter trained and active/);
+  assert.match(text, /- train-2 {2}train {2}cancelled/);
+  assert.equal(jobText(running), 'train-1  train  running 42%  budget 30s  /r');
 });
