@@ -156,6 +156,8 @@ def test_nvim_real_server_ghost_text_and_accept(
         tmp_path,
         git_repo / "mathutil.py",
         [str(server), "serve"],
+        # A loaded CI machine must not turn a slow suggestion into none.
+        setup={"settings": {"completion": {"timeoutMs": 60000}}},
         extra_env={
             "TAILOR_HOME": str(home),
             "TAILOR_TEST_TIMEOUT": "300",

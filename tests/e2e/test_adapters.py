@@ -158,7 +158,7 @@ async def test_train_adapter_reports_progress_and_stores_the_result(
     root = small_repo(tmp_path / "shapes")
     uri = open_doc(client, root / "shape1.py")
     reply = await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command="tailor.trainAdapter", arguments=[{"uri": uri, "budget": "45s"}]))
+        command="tailor.trainAdapter", arguments=[{"uri": uri, "budget": "90s"}]))
     job_id = reply["jobId"]
     # The server keeps answering completions while the child process trains.
     result = await client.text_document_inline_completion_async(

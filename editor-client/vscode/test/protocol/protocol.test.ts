@@ -153,7 +153,7 @@ before(async () => {
         workspace: { configuration: true, didChangeConfiguration: { dynamicRegistration: false }, workspaceFolders: true },
         window: { workDoneProgress: true },
       },
-      initializationOptions: { completion: { maxNewTokens: 24 } },
+      initializationOptions: { completion: { maxNewTokens: 24, timeoutMs: 60000 } },
     }),
     60_000,
     'initialize',
