@@ -18,18 +18,22 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peft import LoraConfig, PeftModel, get_peft_model
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
 
-RECIPE = LoraConfig(
-    r=16,
-    lora_alpha=32,
-    lora_dropout=0.05,
-    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    bias="none",
-    task_type="CAUSAL_LM",
-)
+# The one recipe. peft itself is imported only where an adapter is built or loaded: it
+# costs about 100 MB of resident memory, which a server without adapters should not pay.
+RECIPE_FIELDS: dict[str, Any] = {
+    "r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                       "down_proj"],
+    "bias": "none",
+    "task_type": "CAUSAL_LM",
+}
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -38,13 +42,17 @@ METADATA_FILE = "metadata.json"
 
 def recipe() -> LoraConfig:
     """A private copy of the recipe: peft writes into the config it is given."""
-    return copy.deepcopy(RECIPE)
+    from peft import LoraConfig
+
+    return LoraConfig(**copy.deepcopy(RECIPE_FIELDS))
 
 
 def recipe_summary() -> dict[str, Any]:
     """The recipe's fields that decide whether an adapter fits a slot (kept in metadata)."""
-    return {"r": RECIPE.r, "lora_alpha": RECIPE.lora_alpha, "lora_dropout": RECIPE.lora_dropout,
-            "target_modules": sorted(RECIPE.target_modules or []), "bias": RECIPE.bias}
+    return {"r": RECIPE_FIELDS["r"], "lora_alpha": RECIPE_FIELDS["lora_alpha"],
+            "lora_dropout": RECIPE_FIELDS["lora_dropout"],
+            "target_modules": sorted(RECIPE_FIELDS["target_modules"]),
+            "bias": RECIPE_FIELDS["bias"]}
 
 
 @contextlib.contextmanager
@@ -62,6 +70,8 @@ def attach(model: Any, adapter_name: str = "default") -> PeftModel:
     peft injects the LoRA layers into `model` in place, so the same base weights serve
     the adapter and, under `disable_adapter()`, the base model.
     """
+    from peft import get_peft_model
+
     training = model.training
     with _quiet():
         peft_model = get_peft_model(model, recipe(), adapter_name=adapter_name)
@@ -76,6 +86,8 @@ def load(model: Any, directory: Path, adapter_name: str) -> PeftModel:
     further slots (`load_adapter`), so switching is `set_adapter`, not a disk read. Loaded
     adapters are frozen and in inference mode.
     """
+    from peft import PeftModel
+
     if isinstance(model, PeftModel):
         model.load_adapter(str(directory), adapter_name=adapter_name)
         model.set_adapter(adapter_name)
@@ -165,8 +177,8 @@ def is_valid_adapter(directory: Path) -> tuple[bool, str | None]:
         return False, f"unreadable config or metadata: {exc}"
     if not isinstance(config, dict) or config.get("peft_type") != "LORA":
         return False, "adapter_config.json is not a LoRA config"
-    if config.get("r") != RECIPE.r or sorted(config.get("target_modules") or []) != sorted(
-            RECIPE.target_modules or []):
+    if config.get("r") != RECIPE_FIELDS["r"] or sorted(
+            config.get("target_modules") or []) != sorted(RECIPE_FIELDS["target_modules"]):
         return False, "adapter was trained with a different LoRA recipe"
     try:
         names = lora_tensor_names(directory)

@@ -226,7 +226,10 @@ def train(model: Any, tokenizer: Any, data: DataLike, *, budget: Budget,
 
     best_loss, best_state = before, [p.detach().clone() for p in params]
     loop_start = time.perf_counter()
-    reserve = eval_cost + nextline_cost  # the final evaluation will cost about the same
+    # The final evaluation costs about the same, plus two fill-in-the-middle passes.
+    fim_window = max(nextline_cost, 1.0)
+    has_probes = bool(getattr(data, "fim_probes", None))
+    reserve = eval_cost + nextline_cost + (2 * fim_window if has_probes else 0.0)
     allowance = None if budget.seconds is None else budget.seconds - elapsed() - reserve
 
     def loop_fraction(ahead: float = 0.0) -> float:
@@ -306,12 +309,15 @@ def train(model: Any, tokenizer: Any, data: DataLike, *, budget: Budget,
             result.exact_match_after, _ = exact_match(model, tokenizer, pairs, cancel=cancel)
         probes = list(getattr(data, "fim_probes", []))[:FIM_PROBES]
         if probes:
+            # Same cursors both ways; each pass may take what the first next-line pass took
+            # (a share of a time budget), so the budget still covers the whole call.
+            window = fim_window
             result.prefix_exact_match_after, result.fim_probes = exact_match(
                 model, tokenizer, [(plain, line) for plain, _, line in probes], cancel=cancel,
-                context_tokens=512)
+                context_tokens=512, deadline=time.perf_counter() + window)
             result.fim_exact_match_after, _ = exact_match(
-                model, tokenizer, [(fim, line) for _, fim, line in probes], cancel=cancel,
-                context_tokens=512)
+                model, tokenizer, [(fim, line) for _, fim, line in probes[:result.fim_probes]],
+                cancel=cancel, context_tokens=512)
         result.cancelled = cancel.is_set()
     result.seconds = elapsed()
     return result
