@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,16 @@ async def _drive_server(cursors: list[tuple[Path, int]], settings: dict[str, Any
                         ) -> tuple[list[dict[str, Any]], float]:
     from pygls.lsp.client import LanguageClient
 
+    from adapters.paths import models_dir
+
+    # A fresh data directory sharing the converted models: answers cached by an earlier run
+    # would measure the cache, not the engine.
+    home = Path(tempfile.mkdtemp(prefix="tailor-bench-"))
+    models_dir().mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(models_dir(), target_is_directory=True)
     client = LanguageClient("tailor-bench", "0")
-    await client.start_io(sys.executable, "-m", "server.cli", "--log-level", "warning", "serve")
+    await client.start_io(sys.executable, "-m", "server.cli", "--log-level", "warning", "serve",
+                          env={**os.environ, "TAILOR_HOME": str(home)})
     caps = types.ClientCapabilities(text_document=types.TextDocumentClientCapabilities(
         inline_completion=types.InlineCompletionClientCapabilities()))
     await client.initialize_async(types.InitializeParams(capabilities=caps,
@@ -129,6 +139,7 @@ async def _drive_server(cursors: list[tuple[Path, int]], settings: dict[str, Any
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
+    shutil.rmtree(home, ignore_errors=True)
     return rows, rss
 
 
