@@ -24,8 +24,9 @@ def _cursors(text: str) -> list[tuple[str, int]]:
     """A few instructive cursors: after a def line, mid-call, after `return `."""
     found: list[tuple[str, int]] = []
     patterns = [("end of a def line (block)", r"^    def \w+\(self[^)\n]*\):"),
-                ("after `return `", r"^        return "),
-                ("inside a call (rest of line)", r"^        \w+ = \w+\(")]
+                ("end of a statement (next line)", r"^        self\.\w+ = \w+$"),
+                ("inside a call (rest of line)", r"^\s+\w+ = [\w.]+\("),
+                ("after `return `", r"^        return ")]
     for label, pattern in patterns:
         m = re.search(pattern, text, re.MULTILINE)
         if m:
@@ -62,7 +63,11 @@ def run_demo(file: str | None, model: str) -> int:
         before = text[text.rfind("\n", 0, offset) + 1: offset]
         print(f"{path.name}:{line}:{len(before)} — {label}")
         print(f"  line: {before!r}▮")
-        prefix, suffix = text[:offset], text[offset:]
+        # As if you were writing the file here: the code so far, the rest of this line only
+        # (with the real rest of the file after the cursor, the right suggestion is often
+        # the very next line, which Tailor never repeats).
+        line_end = text.find("\n", offset)
+        prefix, suffix = text[:offset], text[offset:line_end if line_end >= 0 else None] + "\n"
         first = completer.complete(path=path, prefix=prefix, suffix=suffix, options=options)
         print(_textwrap_module.indent(first.text or "(no suggestion)", "  │ "))
         _show("new cursor        ", first)
