@@ -18,6 +18,7 @@ import random
 import subprocess
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ KINDS = ("completion", "fim", "commit", "fix")
 
 NEXTLINE_PER_FILE = 20
 NEXTLINE_TOTAL = 200
+_PROBE_PREFIX_CHARS = 1200  # fits the evaluation's 512-token context with a suffix
 _FIM_MAX_LINES = 10
 
 
@@ -145,49 +147,44 @@ def _file_examples(repo: str, path: str, text: str, *, seed: int, max_chars: int
     return examples
 
 
-def _nextline_pairs(repo: str, path: str, text: str, max_chars: int
-                    ) -> list[tuple[str, str]]:
-    """Exact-match probes at line starts: prefix up to the line, the line itself."""
+def _probe_cursors(text: str, key: str, keep: Callable[[list[str], int], bool]
+                   ) -> list[tuple[list[str], int, str]]:
+    """Deterministically chosen line starts: (the file's lines, the line's index, the text
+    before it, cut at a line start to `_PROBE_PREFIX_CHARS`)."""
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    candidates = [i for i in range(1, len(lines)) if lines[i].strip()
-                  and not SPECIAL_MARKERS.search(lines[i])]
-    chosen = sorted(_rng(0, "nextline:" + path).sample(
-        candidates, min(NEXTLINE_PER_FILE, len(candidates))))
-    pairs = []
+    candidates = [i for i in range(1, len(lines)) if lines[i].strip() and keep(lines, i)]
+    chosen = sorted(_rng(0, key).sample(candidates, min(NEXTLINE_PER_FILE, len(candidates))))
+    cursors = []
     for i in chosen:
         prefix = text[:starts[i]]
-        if len(prefix) > max_chars:
-            cut = prefix.find("\n", len(prefix) - max_chars)
-            prefix = prefix[cut + 1:] if cut >= 0 else prefix[-max_chars:]
-        if SPECIAL_MARKERS.search(prefix):
-            continue
-        pairs.append((completion_prompt(repo, path, prefix), lines[i].rstrip()))
-    return pairs
+        if len(prefix) > _PROBE_PREFIX_CHARS:
+            cut = prefix.find("\n", len(prefix) - _PROBE_PREFIX_CHARS)
+            prefix = prefix[cut + 1:] if cut >= 0 else prefix[-_PROBE_PREFIX_CHARS:]
+        cursors.append((lines, i, prefix))
+    return cursors
 
 
-FIM_PROBE_PREFIX_CHARS = 1200
+def _nextline_pairs(repo: str, path: str, text: str) -> list[tuple[str, str]]:
+    """Exact-match probes at line starts: prefix up to the line, the line itself."""
+    return [(completion_prompt(repo, path, prefix), lines[i].rstrip())
+            for lines, i, prefix in _probe_cursors(
+                text, "nextline:" + path, lambda ls, i: not SPECIAL_MARKERS.search(ls[i]))
+            if not SPECIAL_MARKERS.search(prefix)]
+
+
 FIM_PROBE_SUFFIX_LINES = 8
 
 
 def _fim_probes(repo: str, path: str, text: str) -> list[tuple[str, str, str]]:
     """Cursors at line starts with code after them: the line is the middle to write."""
-    lines = text.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    candidates = [i for i in range(1, len(lines) - 1) if lines[i].strip()
-                  and any(x.strip() for x in lines[i + 1:i + 1 + FIM_PROBE_SUFFIX_LINES])]
-    chosen = sorted(_rng(0, "fim:" + path).sample(
-        candidates, min(NEXTLINE_PER_FILE, len(candidates))))
+    def has_code_after(lines: list[str], i: int) -> bool:
+        return any(x.strip() for x in lines[i + 1:i + 1 + FIM_PROBE_SUFFIX_LINES])
+
     probes = []
-    for i in chosen:
-        prefix = text[:starts[i]]
-        if len(prefix) > FIM_PROBE_PREFIX_CHARS:
-            cut = prefix.find("\n", len(prefix) - FIM_PROBE_PREFIX_CHARS)
-            prefix = prefix[cut + 1:] if cut >= 0 else prefix[-FIM_PROBE_PREFIX_CHARS:]
+    for lines, i, prefix in _probe_cursors(text, "fim:" + path, has_code_after):
         suffix = "".join(lines[i + 1:i + 1 + FIM_PROBE_SUFFIX_LINES])
         if SPECIAL_MARKERS.search(prefix + suffix + lines[i]):
             continue
@@ -290,7 +287,7 @@ def build_training_data(root: Path, *, repo_name: str | None = None, seed: int =
             heldout.extend(examples)
             room = NEXTLINE_TOTAL - len(nextline)
             if room > 0:
-                nextline.extend(_nextline_pairs(repo, path, text, max_file_chars)[:room])
+                nextline.extend(_nextline_pairs(repo, path, text)[:room])
             room = NEXTLINE_TOTAL - len(fim_probes)
             if room > 0:
                 fim_probes.extend(_fim_probes(repo, path, text)[:room])
