@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,3 +131,14 @@ def forbid_tokens(model: torch.nn.Module, tokens: Sequence[int]) -> Callable[[],
         return output + penalty.to(output.dtype)
 
     return model.lm_head.register_forward_hook(hook).remove
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    """Write text or bytes files under `root`, creating folders (for test repositories)."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)

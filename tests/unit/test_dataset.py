@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import write_files
 
 from adapters.dataset import (
     END,
@@ -61,14 +62,7 @@ def git(root: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+write = write_files
 
 
 def commit(root: Path, message: str, files: dict[str, str | bytes]) -> str:

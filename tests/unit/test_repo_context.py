@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import write_files
 
 from adapters import repo_context
 from adapters.repo_context import find_repo_root, language_of, related_files
@@ -25,13 +26,7 @@ def git(root: Path, *args: str) -> None:
 def make_repo(root: Path, files: dict[str, str | bytes], *, commit: bool = True) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     git(root, "init", "-q")
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+    write_files(root, files)
     if commit:
         git(root, "add", "-A")
         git(root, "commit", "-q", "-m", "initial")
