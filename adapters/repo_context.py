@@ -69,17 +69,30 @@ def tracked_files(root: Path) -> list[str]:
     return files
 
 
+_texts: dict[Path, tuple[int, int, str | None]] = {}
+_TEXTS_MAX = 256
+
+
 def read_text(path: Path) -> str | None:
-    """A file's text, or None when it is missing, binary or larger than MAX_FILE_BYTES."""
+    """A file's text, or None when it is missing, binary or larger than MAX_FILE_BYTES.
+
+    Context files are read on every keystroke; a file is read again only when its size or
+    modification time changed."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        stat = path.stat()
+        if stat.st_size > MAX_FILE_BYTES:
             return None
+        hit = _texts.get(path)
+        if hit is not None and hit[:2] == (stat.st_mtime_ns, stat.st_size):
+            return hit[2]
         data = path.read_bytes()
     except OSError:
         return None
-    if b"\0" in data[:8192]:
-        return None
-    return data.decode("utf-8", errors="replace")
+    text = None if b"\0" in data[:8192] else data.decode("utf-8", errors="replace")
+    if len(_texts) >= _TEXTS_MAX:
+        _texts.pop(next(iter(_texts)))
+    _texts[path] = (stat.st_mtime_ns, stat.st_size, text)
+    return text
 
 
 def looks_generated(text: str) -> bool:
