@@ -42,6 +42,7 @@ class Timing:
     prefill_ms: float = 0.0
     decode_ms: float = 0.0
     total_ms: float = 0.0
+    drafted: int = 0  # tokens accepted from prompt-lookup drafts
 
     def to_dict(self) -> dict[str, float | int]:
         return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -198,14 +199,21 @@ class Engine:
             del self._cached_ids[common:]
         return common
 
-    def _forward(self, ids: Sequence[int]) -> torch.Tensor:
+    def _forward(self, ids: Sequence[int], keep: int = 1) -> torch.Tensor:
+        """Feed `ids`; the logits of the last `keep` positions ([keep, vocab])."""
         if self._cache is None:
             self._cache = new_cache(self.model.config)
         kwargs = {self._cache_kwarg: self._cache}
         out = self.model(input_ids=torch.tensor([list(ids)], dtype=torch.long), use_cache=True,
-                         logits_to_keep=1, **kwargs)
+                         logits_to_keep=keep, **kwargs)
         self._cached_ids.extend(ids)
-        return out.logits[0, -1]
+        return out.logits[0, -keep:]
+
+    def _drop_last(self, count: int) -> None:
+        """Forget the last `count` fed tokens (rejected draft tokens)."""
+        if count > 0:
+            self._cache.crop(-count)
+            del self._cached_ids[-count:]
 
     def generate(
         self,
@@ -215,20 +223,27 @@ class Engine:
         stop: StopRule | None = None,
         cancel: threading.Event | None = None,
         deadline: float | None = None,
+        sampling: Sampling | None = None,
+        draft_from: Sequence[int] | None = None,
     ) -> Generation:
-        """Greedy decode after `prompt_ids`.
+        """Decode after `prompt_ids`: greedy, or sampled when `sampling` is given.
 
         `stop(text)` returns where the text must end (generation stops) or None.
         `deadline` is a `time.monotonic()` instant; `cancel` is checked between tokens and
-        between prefill chunks.
+        between prefill chunks. `draft_from` turns on prompt-lookup decoding: drafts are
+        copied from those ids and verified in one forward pass (see `_draft`); the output is
+        the same as without it, only faster when the text is copied.
         """
         if not prompt_ids:
             raise ValueError("empty prompt")
         with self._lock, torch.inference_mode():
-            return self._generate(list(prompt_ids), max_new_tokens, stop, cancel, deadline)
+            picker = _Picker(sampling)
+            return self._generate(list(prompt_ids), max_new_tokens, stop, cancel, deadline,
+                                  picker, list(draft_from) if draft_from else None)
 
     def _generate(self, prompt: list[int], max_new: int, stop: StopRule | None,
-                  cancel: threading.Event | None, deadline: float | None) -> Generation:
+                  cancel: threading.Event | None, deadline: float | None,
+                  picker: _Picker, source: list[int] | None) -> Generation:
         timing = Timing(prompt_tokens=len(prompt))
         started = time.perf_counter()
 
@@ -253,7 +268,7 @@ class Engine:
                 break
             chunk = prompt[pos:pos + self.prefill_chunk]
             try:
-                logits = self._forward(chunk)
+                logits = self._forward(chunk)[-1]
             except BaseException:
                 self._cache, self._cached_ids = None, []
                 raise
@@ -266,28 +281,110 @@ class Engine:
         generated: list[int] = []
         text = ""
         if finish is None:
-            finish = "length"
             assert logits is not None
-            while len(generated) < max_new:
-                token = int(torch.argmax(logits))
-                if token in self.end_ids:
-                    finish = "eos"
-                    break
-                generated.append(token)
-                text = self.tokenizer.decode(generated, skip_special_tokens=False)
-                if stop is not None and (cut := stop(text)) is not None:
-                    text = text[:cut]
-                    finish = "stop"
-                    break
-                if len(generated) >= max_new:
-                    break
-                interruption = interrupted()
-                if interruption:
-                    finish = interruption
-                    break
-                logits = self._forward([token])
+            text, finish = self._decode(prompt, logits, generated, max_new, stop, picker,
+                                        source, interrupted, timing)
         end = time.perf_counter()
         timing.new_tokens = len(generated)
         timing.decode_ms = (end - prefill_done) * 1000
         timing.total_ms = (end - started) * 1000
         return Generation(text=text, token_ids=generated, finish=finish, timing=timing)
+
+    def _decode(self, prompt: list[int], logits: torch.Tensor, generated: list[int],
+                max_new: int, stop: StopRule | None, picker: _Picker,
+                source: list[int] | None, interrupted: Callable[[], str | None],
+                timing: Timing) -> tuple[str, str]:
+        """The decode loop; appends to `generated`, returns (text, finish)."""
+        text = ""
+        pending: int | None = None  # a token already chosen from verified logits
+        while True:
+            token = picker.pick(logits) if pending is None else pending
+            pending = None
+            if token in self.end_ids:
+                return text, "eos"
+            generated.append(token)
+            text = self.tokenizer.decode(generated, skip_special_tokens=False)
+            if stop is not None and (cut := stop(text)) is not None:
+                return text[:cut], "stop"
+            if len(generated) >= max_new:
+                return text, "length"
+            interruption = interrupted()
+            if interruption:
+                return text, interruption
+            draft = _draft(source, prompt + generated, max_new - len(generated) - 1) \
+                if source else []
+            rows = self._forward([token, *draft], keep=len(draft) + 1)
+            accepted = 0
+            for i, guess in enumerate(draft):
+                choice = picker.pick(rows[i])
+                if choice != guess:
+                    pending = choice
+                    break
+                accepted += 1
+                if guess in self.end_ids:
+                    self._drop_last(len(draft) - accepted)
+                    timing.drafted += accepted
+                    return text, "eos"
+                generated.append(guess)
+                text = self.tokenizer.decode(generated, skip_special_tokens=False)
+                if stop is not None and (cut := stop(text)) is not None:
+                    self._drop_last(len(draft) - accepted)
+                    timing.drafted += accepted
+                    return text[:cut], "stop"
+                if len(generated) >= max_new:
+                    self._drop_last(len(draft) - accepted)
+                    timing.drafted += accepted
+                    return text, "length"
+            timing.drafted += accepted
+            self._drop_last(len(draft) - accepted)
+            logits = rows[accepted]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 0
+
+
+class _Picker:
+    """Chooses the next token: argmax, or a seeded nucleus sample."""
+
+    def __init__(self, sampling: Sampling | None) -> None:
+        self.sampling = sampling
+        self.generator: torch.Generator | None = None
+        if sampling is not None and sampling.temperature > 0:
+            self.generator = torch.Generator().manual_seed(sampling.seed)
+
+    def pick(self, logits: torch.Tensor) -> int:
+        if self.generator is None or self.sampling is None:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits.float() / self.sampling.temperature, dim=-1)
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.sampling.top_p
+        sorted_probs = sorted_probs * keep
+        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1,
+                                   generator=self.generator)
+        return int(order[choice])
+
+
+_DRAFT_NGRAM = (3, 2, 1)
+_DRAFT_TOKENS = 10
+
+
+def _draft(source: list[int], context: list[int], limit: int) -> list[int]:
+    """Prompt-lookup drafting: find the context's last n-gram in `source` and propose the
+    tokens that followed it there (the latest occurrence, where the copy most likely is)."""
+    limit = min(limit, _DRAFT_TOKENS)
+    if limit <= 0:
+        return []
+    for n in _DRAFT_NGRAM:
+        if len(context) < n:
+            continue
+        tail = context[-n:]
+        for start in range(len(source) - n - 1, -1, -1):
+            if source[start:start + n] == tail:
+                follow = source[start + n:start + n + limit]
+                if follow:
+                    return follow
+    return []

@@ -142,3 +142,37 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content)
+
+
+def script_by_position(model: torch.nn.Module, start: int, tokens: Sequence[int]
+                       ) -> Callable[[], None]:
+    """Make the greedy choice after absolute position `start + i - 1` be `tokens[i]`, however
+    many positions one forward call feeds (drafted tokens are verified in one call).
+
+    The KV cache's length before the call says where its positions begin."""
+    state = {"past": 0}
+
+    def before(_module: torch.nn.Module, _args: object, kwargs: dict) -> None:
+        cache = kwargs.get("past_key_values", kwargs.get("cache"))
+        state["past"] = cache.get_seq_length() if cache is not None else 0
+        ids = kwargs.get("input_ids")
+        state["fed"] = ids.shape[-1] if ids is not None else 0
+
+    def after(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+        rows = output.shape[-2]
+        end = state["past"] + state["fed"]  # positions [end - rows, end) are in `output`
+        bonus = torch.zeros_like(output)
+        for r in range(rows):
+            i = end - rows + r - start + 1  # index of the token chosen after that position
+            if 0 <= i < len(tokens):
+                bonus[..., r, tokens[i]] = 1e4
+        return output + bonus
+
+    h1 = model.model.register_forward_pre_hook(before, with_kwargs=True)
+    h2 = model.lm_head.register_forward_hook(after)
+
+    def remove() -> None:
+        h1.remove()
+        h2.remove()
+
+    return remove

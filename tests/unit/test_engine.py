@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import script_output
+from conftest import script_by_position, script_output
 
 from adapters.engine import Engine
 
@@ -80,7 +80,7 @@ def test_timing_reports_the_contract_fields(make_engine, tokenizer):
     got = make_engine().generate(tokenizer.encode(BASE), max_new_tokens=5)
     timing = got.timing.to_dict()
     assert set(timing) == {"prompt_tokens", "reused_tokens", "new_tokens", "prefill_ms",
-                           "decode_ms", "total_ms"}
+                           "decode_ms", "total_ms", "drafted"}
     assert timing["prompt_tokens"] == len(BASE)
     assert timing["new_tokens"] == len(got.token_ids) == 5
     assert timing["prefill_ms"] > 0 and timing["decode_ms"] > 0
@@ -192,3 +192,50 @@ def test_growable_cache_matches_transformers_dynamic_cache(make_engine, tokenize
     growable = run()
     monkeypatch.setattr(engine_module, "new_cache", lambda config: DynamicCache(config=config))
     assert run() == growable
+
+
+FUNCTION = "def area(r):\n    return 3.14159 * r * r\n\ndef perimeter(r):\n    return 2 * r\n"
+
+
+def test_prompt_lookup_copies_drafts_in_few_forward_passes(model, tokenizer):
+    """A repair mostly copies its input: drafted tokens verified in one pass, same text."""
+    prompt = tokenizer.encode(FUNCTION + "<file_sep>")
+    target = tokenizer.encode(FUNCTION.replace("2 * r", "2 * 3.14159 * r"))
+    script_by_position(model, len(prompt), target)
+    calls = []
+    model.lm_head.register_forward_hook(lambda *a: calls.append(1))
+    engine = Engine(model, tokenizer)
+    plain = engine.generate(prompt, max_new_tokens=len(target))
+    engine.reset()
+    plain_calls, calls[:] = len(calls), []
+    drafted = engine.generate(prompt, max_new_tokens=len(target),
+                              draft_from=tokenizer.encode(FUNCTION))
+    assert plain.text == drafted.text == tokenizer.decode(target)
+    assert drafted.timing.drafted > len(target) // 2
+    assert len(calls) < plain_calls / 3
+
+
+def test_rejected_drafts_leave_a_cache_that_matches_a_fresh_engine(make_engine, tokenizer):
+    """A random model rejects most drafts: the cache must drop them exactly."""
+    source = tokenizer.encode(BASE * 2)
+    for text in SEQUENCE[:4]:
+        prompt = tokenizer.encode(text)
+        engine = make_engine()
+        with_drafts = engine.generate(prompt, max_new_tokens=20, draft_from=source)
+        assert with_drafts.token_ids == make_engine().generate(
+            prompt, max_new_tokens=20).token_ids
+        again = engine.generate(prompt + with_drafts.token_ids[:5], max_new_tokens=8)
+        assert again.token_ids == make_engine().generate(
+            prompt + with_drafts.token_ids[:5], max_new_tokens=8).token_ids
+
+
+def test_sampling_is_seeded_and_varies_with_the_seed(make_engine, tokenizer):
+    from adapters.engine import Sampling
+
+    prompt = tokenizer.encode(BASE)
+    runs = {seed: make_engine().generate(prompt, max_new_tokens=16,
+                                         sampling=Sampling(temperature=1.0, seed=seed)).text
+            for seed in (1, 1, 2, 3)}
+    assert make_engine().generate(prompt, max_new_tokens=16,
+                                  sampling=Sampling(temperature=1.0, seed=1)).text == runs[1]
+    assert len(set(runs.values())) > 1
