@@ -16,10 +16,17 @@ tailor/status with the job on every step, as the real server does. A budget in s
 ("30s") takes 4 steps; anything else (minutes, tokens, the default "10m") takes 200 steps,
 long enough to cancel (window/workDoneProgress/cancel). A budget of "fail" fails at once.
 
+tailor.commitMessage {uri} answers with a message derived from the repository that holds the
+URI (its folder name: "Update <repo>"), after a non-cancellable work done progress when the
+client supports it. fake.commitMode {mode, delayMs?} changes later answers: "ok" (default),
+"notice" (nothing staged: the unstaged diff was used, with a notice), "error" (a JSON-RPC
+error "not a git repository: <path>"); delayMs delays each answer.
+
 Extra commands for tests (not part of the contract):
   fake.log  -> {"accepted": [...], "initOptions": {...}, "settings": [...],
                 "requests": n, "cancelled": n, "workDoneProgress": bool,
-                "train": [arguments...], "progressCancelled": [tokens...]}
+                "train": [arguments...], "progressCancelled": [tokens...],
+                "commit": [arguments...]}
   fake.bumpStatus -> sends a new tailor/status notification with an active adapter and a
                 running (non-training) job
 """
@@ -34,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -72,7 +79,10 @@ LOG: dict[str, Any] = {
     "workDoneProgress": None,
     "train": [],
     "progressCancelled": [],
+    "commit": [],
 }
+COMMIT_MODE: dict[str, Any] = {"mode": "ok", "delayMs": 0}
+_commit_tokens = itertools.count(1)
 _counter = 0
 _train_ids = itertools.count(1)
 _cancel_requested: set[str] = set()
@@ -222,6 +232,68 @@ async def _train(ls: LanguageServer, job: dict[str, Any], token: str, progress: 
     kind = types.MessageType.Error if job["state"] == "failed" else types.MessageType.Info
     ls.window_show_message(types.ShowMessageParams(type=kind, message=f"Tailor: {name}: {summary}"))
     _send_status()
+
+
+def _repo_of(path: Path) -> Path | None:
+    """The repository that holds path (a file, a folder, or .git/COMMIT_EDITMSG)."""
+    for d in [path, *path.parents]:
+        if d.name == ".git":
+            return d.parent
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def commit_message_for(repo: Path, notice: bool) -> dict[str, Any]:
+    """The fake's answer for a repository (the tests check it)."""
+    subject = f"Update {repo.name}"
+    body = f"Describe the {'unstaged' if notice else 'staged'} changes of {repo.name}."
+    return {
+        "message": f"{subject}\n\n{body}",
+        "subject": subject,
+        "body": body,
+        "diff": "unstaged" if notice else "staged",
+        "notice": "nothing is staged: described the unstaged changes" if notice else None,
+        "adapter": None,
+        "files": 1,
+    }
+
+
+@server.command("tailor.commitMessage")
+async def cmd_commit_message(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+    arg = args[0] if args and isinstance(args[0], dict) else {}
+    LOG["commit"].append(arg)
+    uri = arg.get("uri")
+    path = to_fs_path(uri) if isinstance(uri, str) and uri.startswith("file:") else None
+    if not path:
+        raise JsonRpcInvalidParams(
+            "tailor.commitMessage: give {uri} of a file or folder in a git repository"
+        )
+    window = ls.client_capabilities.window
+    token = f"fake-commit-{next(_commit_tokens)}"
+    progress = bool(window and window.work_done_progress)
+    if progress:
+        await ls.work_done_progress.create_async(token)
+        begin = types.WorkDoneProgressBegin(title="Tailor: writing a commit message")
+        ls.work_done_progress.begin(token, begin)
+    try:
+        if COMMIT_MODE["delayMs"]:
+            await asyncio.sleep(COMMIT_MODE["delayMs"] / 1000)
+        repo = _repo_of(Path(path))
+        if COMMIT_MODE["mode"] == "error" or repo is None:
+            raise JsonRpcException(message=f"not a git repository: {path}", code=-32803)
+        return commit_message_for(repo, notice=COMMIT_MODE["mode"] == "notice")
+    finally:
+        if progress:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+
+
+@server.command("fake.commitMode")
+def cmd_commit_mode(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+    arg = args[0] if args and isinstance(args[0], dict) else {}
+    COMMIT_MODE["mode"] = str(arg.get("mode") or "ok")
+    COMMIT_MODE["delayMs"] = int(arg.get("delayMs") or 0)
+    return dict(COMMIT_MODE)
 
 
 @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)

@@ -89,7 +89,15 @@ def fake_cmd() -> list[str]:
 
 @pytest.mark.parametrize(
     "case",
-    ["case_accept.lua", "case_typing.lua", "case_partial.lua", "case_status.lua", "case_train.lua"],
+    [
+        "case_accept.lua",
+        "case_typing.lua",
+        "case_partial.lua",
+        "case_status.lua",
+        "case_train.lua",
+        "case_commit.lua",
+        "case_commit_error.lua",
+    ],
 )
 def test_nvim_with_fake_server(case: str, tmp_path: Path, git_repo: Path) -> None:
     setup = None

@@ -74,6 +74,15 @@ T.run(function()
   T.eq("Tailor: training repo 42% · 1.0k tokens", train.progress_text({ repo = "repo", percentage = 42, message = "1.0k tokens" }), "progress line")
   T.eq("Tailor: training 0%", train.progress_text({}), "progress line without repo")
 
+  -- Commit messages: the message area ends at git's comment block.
+  local commit = require("tailor.commit")
+  T.eq({ 1, true }, { commit.area_end({ "", "# Please enter", "#" }) }, "template: one empty line")
+  T.eq({ 3, true }, { commit.area_end({ "subject", "", "body", "# c", "not a comment" }) }, "message before comments")
+  T.eq({ 2, false }, { commit.area_end({ "subject", "body" }) }, "no comment block")
+  T.eq({ 0, true }, { commit.area_end({ "# only comments" }) }, "comments only")
+  T.eq({ "s", "", "b" }, commit.message_lines("s\r\n\r\nb\n\n"), "message lines")
+  T.eq({ "s" }, commit.message_lines("s"), "subject only")
+
   local g = require("tailor.ghost")
   T.eq("foo", g._next_word("foo(bar)"), "word")
   T.eq("(", g._next_word("(bar)"), "punctuation")

@@ -7,6 +7,7 @@
 local util = require("tailor.util")
 local status = require("tailor.status")
 local train = require("tailor.train")
+local commit = require("tailor.commit")
 
 local M = {}
 
@@ -53,6 +54,15 @@ M.table = {
       vim.notify(("Tailor: training started (job %s, budget %s); :TailorTrainCancel stops it")
         :format(tostring(job), ctx.args ~= "" and vim.trim(ctx.args) or "from settings"), vim.log.levels.INFO)
     end,
+  },
+  -- In a gitcommit buffer the message fills the message area (one undo step; not when it
+  -- was edited meanwhile); elsewhere it goes into the unnamed register. See commit.lua.
+  commit_message = {
+    command = "tailor.commitMessage",
+    user_command = "TailorCommitMessage",
+    desc = "Write a commit message from the staged diff (into a gitcommit buffer, else a register)",
+    args = commit.args,
+    on_result = commit.on_result,
   },
 }
 

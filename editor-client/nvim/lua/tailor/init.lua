@@ -280,6 +280,12 @@ function M.train(budget, cb)
   return commands.run("train", { args = budget or "", silent = cb ~= nil, callback = cb })
 end
 
+--- Write a commit message (`:TailorCommitMessage`): into the message area of a gitcommit
+--- buffer, else into the unnamed register. cb(err, result) is optional.
+function M.commit_message(cb)
+  return commands.run("commit_message", { callback = cb })
+end
+
 --- Cancel the running training (`:TailorTrainCancel`); returns the number cancelled.
 function M.train_cancel()
   return train.cancel()
