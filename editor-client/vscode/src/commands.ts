@@ -4,6 +4,7 @@
 // and the UI. Adding a command is one entry here plus its `contributes.commands` entry in
 // package.json (`npm run compile && npm run sync:package`; a unit test checks that they match).
 
+import { FILL_COMMIT_MESSAGE, FILL_COMMIT_MESSAGE_TITLE } from './commitMessage';
 import { describeStatus, shortStatus, TailorStatus } from './status';
 
 export interface CommandUi {
@@ -178,12 +179,37 @@ export function lspInlineTriggerKind(vscodeKind: number): number {
   return vscodeKind === 0 ? 1 : 2;
 }
 
-/** Extension-only commands (no server command behind them). */
-export const CLIENT_COMMANDS: { id: string; title: string }[] = [
+export interface ClientCommand {
+  id: string;
+  title: string;
+  /** A codicon for menus that show icons (e.g. the Source Control title bar). */
+  icon?: string;
+}
+
+/**
+ * Extension-only commands (registered by the extension itself). tailor.fillCommitMessage runs
+ * the server's tailor.commitMessage but needs the git extension and the Source Control
+ * view, so it lives in src/commitMessage.ts rather than in COMMANDS.
+ */
+export const CLIENT_COMMANDS: ClientCommand[] = [
+  { id: FILL_COMMIT_MESSAGE, title: FILL_COMMIT_MESSAGE_TITLE, icon: '$(sparkle)' },
   { id: 'tailor.restartServer', title: 'Tailor: Restart Server' },
 ];
 
 /** `contributes.commands` for package.json. */
-export function contributedCommands(): { command: string; title: string }[] {
-  return [...COMMANDS, ...CLIENT_COMMANDS].map((c) => ({ command: c.id, title: c.title }));
+export function contributedCommands(): { command: string; title: string; icon?: string }[] {
+  return [...COMMANDS, ...CLIENT_COMMANDS].map((c) => {
+    const icon = (c as ClientCommand).icon;
+    return icon ? { command: c.id, title: c.title, icon } : { command: c.id, title: c.title };
+  });
+}
+
+/**
+ * `contributes.menus` for package.json: the commit-message button in the title bar of a git
+ * repository in the Source Control view. Every command also stays in the command palette.
+ */
+export function contributedMenus(): Record<string, { command: string; when?: string; group?: string }[]> {
+  return {
+    'scm/title': [{ command: FILL_COMMIT_MESSAGE, when: 'scmProvider == git', group: 'navigation' }],
+  };
 }

@@ -1,7 +1,8 @@
 // Tailor for VS Code: starts `tailor serve` (stdio) with vscode-languageclient, shows its
 // inline completions (LSP 3.18 textDocument/inlineCompletion, through the client's proposed
 // features), a status-bar item fed by `tailor/status`, the commands of src/commands.ts, and
-// the server's training progress as a cancellable notification (src/progress.ts).
+// the server's training progress as a cancellable notification (src/progress.ts), and the
+// commit-message button of the Source Control view (src/commitMessage.ts).
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
@@ -26,6 +27,7 @@ import {
   serverRegisteredCommand,
   wrapAcceptCommand,
 } from './commands';
+import { FILL_COMMIT_MESSAGE, fillCommitMessage, GitExportsLike, gitApiOf } from './commitMessage';
 import { ProgressHandle, ProgressUi, WorkDoneProgressTracker } from './progress';
 import { buildServerSettings, serverCommand } from './settings';
 import { ClientState, statusBarText, TailorStatus } from './status';
@@ -251,6 +253,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       } catch (e) {
         output.appendLine(`Tailor: ${serverCommandName} failed: ${String(e)}`);
       }
+    }),
+    // The $(sparkle) button in the Source Control title bar (scm/title passes the
+    // SourceControl, whose rootUri names the repository) and the command palette.
+    vscode.commands.registerCommand(FILL_COMMIT_MESSAGE, async (scmArg?: unknown) => {
+      const c = client;
+      if (!c || !c.isRunning()) {
+        void vscode.window.showWarningMessage('Tailor: the server is not running. See the Tailor output.');
+        return undefined;
+      }
+      return fillCommitMessage({
+        gitApi: () => gitApiOf(vscode.extensions.getExtension<GitExportsLike>('vscode.git')),
+        scmArg,
+        activeUri: vscode.window.activeTextEditor?.document.uri,
+        execute: (command, arg) => c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] }),
+        withProgress: (title, task) =>
+          Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.SourceControl, title }, () => task())),
+        ui: {
+          info: (m) => void vscode.window.showInformationMessage(m),
+          warn: (m) => void vscode.window.showWarningMessage(m),
+          error: (m) => void vscode.window.showErrorMessage(m),
+        },
+      });
     }),
     vscode.commands.registerCommand('tailor.restartServer', async () => {
       await stopClient();

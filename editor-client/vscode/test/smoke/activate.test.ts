@@ -1,7 +1,8 @@
 // Smoke test of the bundled extension (dist/extension.js) inside a mock `vscode` module:
 // activation starts the server (TAILOR_SERVER, default the fake tests/clients/fake-tailor),
 // sends the settings, registers the inline provider (with LSP 3.18 trigger kinds and the
-// tailor.accepted forwarding), feeds the status bar from tailor/status, and runs commands.
+// tailor.accepted forwarding), feeds the status bar from tailor/status, and runs commands
+// (Train Adapter; Write Commit Message against a fake git extension).
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -198,4 +199,94 @@ test('Train Adapter asks for the budget (prefilled from tailor.training.budget) 
   // A bad budget from the input box cannot happen (validateInput); as an argument it is refused.
   await vscode.commands.executeCommand('tailor.trainAdapter', { budget: 'forever' });
   assert.ok(vscode.recorded.messages.some((m) => m.startsWith('error: Tailor: bad training budget "forever"')), vscode.recorded.messages.join('\n'));
+});
+
+/** A fake git extension (vscode.git) with API version 1 over the given repositories. */
+function fakeGit(repos: { rootUri: vscode.Uri; inputBox: { value: string } }[]) {
+  const calls = { activate: 0, getAPI: [] as number[] };
+  const api = { state: 'initialized', repositories: repos, onDidChangeState: () => new vscode.Disposable() };
+  const gitExports = {
+    enabled: true,
+    getAPI: (version: number) => (calls.getAPI.push(version), api),
+  };
+  const extension = {
+    id: 'vscode.git',
+    isActive: false,
+    exports: undefined as unknown,
+    activate: async () => {
+      calls.activate++;
+      extension.isActive = true;
+      extension.exports = gitExports;
+      return gitExports;
+    },
+  };
+  return { extension, calls };
+}
+
+test('Write Commit Message: tailor.commitMessage for the chosen repository fills its Source Control input box', async () => {
+  // Two repositories (a .git folder is all the fake server looks for).
+  const roots = ['alpha', 'beta'].map((n) => path.join(dir, n));
+  for (const r of roots) fs.mkdirSync(path.join(r, '.git'), { recursive: true });
+  const [alpha, beta] = roots.map((r) => ({ rootUri: vscode.Uri.file(r), inputBox: { value: '' } }));
+  const { extension, calls } = fakeGit([alpha, beta]);
+  vscode.git.extension = extension;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const win = vscode.window as any;
+  win.activeTextEditor = undefined;
+  const log = async () =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    (await vscode.commands.executeCommand('fake.log')) as any;
+  try {
+    // The scm/title button passes the SourceControl of its repository.
+    const sourceControl = { id: 'git', label: 'Git', rootUri: vscode.Uri.file(roots[1]) };
+    const progressBefore = vscode.recorded.progress.length;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const result = (await vscode.commands.executeCommand('tailor.fillCommitMessage', sourceControl)) as any;
+    assert.equal(result.subject, 'Update beta');
+    assert.equal(beta.inputBox.value, 'Update beta\n\nDescribe the staged changes of beta.');
+    assert.equal(alpha.inputBox.value, '');
+    assert.equal(calls.activate, 1, 'the git extension is activated on demand');
+    assert.deepEqual(calls.getAPI, [1]);
+    let l = await log();
+    assert.deepEqual(l.commit[l.commit.length - 1], { uri: vscode.Uri.file(roots[1]).toString() });
+    const scmProgress = vscode.recorded.progress.slice(progressBefore).filter((p) => p.options.location === vscode.ProgressLocation.SourceControl);
+    assert.equal(scmProgress.length, 1, 'progress in the Source Control view');
+    assert.equal(scmProgress[0].done, true);
+
+    // From the command palette: the active editor's repository; the server's notice is shown.
+    await vscode.commands.executeCommand('fake.commitMode', { mode: 'notice' });
+    const file = path.join(roots[0], 'main.py');
+    fs.writeFileSync(file, 'x = 1\n');
+    win.activeTextEditor = { document: new vscode.TextDocument(vscode.Uri.file(file), 'python', 'x = 1\n') };
+    await vscode.commands.executeCommand('tailor.fillCommitMessage');
+    assert.equal(alpha.inputBox.value, 'Update alpha\n\nDescribe the unstaged changes of alpha.');
+    assert.ok(vscode.recorded.messages.includes('info: Tailor: nothing is staged: described the unstaged changes'), vscode.recorded.messages.join('\n'));
+    l = await log();
+    assert.deepEqual(l.commit[l.commit.length - 1], { uri: vscode.Uri.file(roots[0]).toString() });
+
+    // A server error is shown as an error; the input box keeps its text.
+    await vscode.commands.executeCommand('fake.commitMode', { mode: 'error' });
+    alpha.inputBox.value = 'my draft';
+    const failed = await vscode.commands.executeCommand('tailor.fillCommitMessage');
+    assert.equal(failed, undefined);
+    assert.equal(alpha.inputBox.value, 'my draft');
+    assert.ok(
+      vscode.recorded.messages.includes(`error: Tailor: tailor.commitMessage failed: not a git repository: ${roots[0]}`),
+      vscode.recorded.messages.join('\n'),
+    );
+
+    // Without the git extension: said so, nothing sent.
+    await vscode.commands.executeCommand('fake.commitMode', { mode: 'ok' });
+    vscode.git.extension = undefined;
+    const sent = (await log()).commit.length;
+    assert.equal(await vscode.commands.executeCommand('tailor.fillCommitMessage', sourceControl), undefined);
+    assert.ok(
+      vscode.recorded.messages.some((m) => m.startsWith('error: Tailor: the built-in Git extension (vscode.git) is not available')),
+      vscode.recorded.messages.join('\n'),
+    );
+    assert.equal((await log()).commit.length, sent);
+  } finally {
+    vscode.git.extension = undefined;
+    win.activeTextEditor = undefined;
+  }
 });

@@ -308,7 +308,12 @@ export const commands = withFallback('commands', {
 });
 
 export const env = withFallback('env', { language: 'en', appName: 'vscode-mock', machineId: 'test', sessionId: 'test' });
-export const extensions = withFallback('extensions', { all: [], getExtension: () => undefined });
+/** The built-in git extension as the extension sees it (undefined: missing or disabled). */
+export const git = { extension: undefined as any };
+export const extensions = withFallback('extensions', {
+  all: [],
+  getExtension: (id: string) => (id === 'vscode.git' ? git.extension : undefined),
+});
 
 const genericClasses = new Map<string, any>();
 

@@ -10,6 +10,7 @@ import {
   COMMANDS,
   CommandContext,
   contributedCommands,
+  contributedMenus,
   isServerRegistered,
   lspInlineTriggerKind,
   runCommand,
@@ -40,6 +41,20 @@ test('package.json contributes every command of the table', () => {
   assert.ok(ids.includes('tailor.restartServer'));
   assert.ok(ids.includes('tailor.trainAdapter'));
   assert.equal(pkg.contributes.commands.find((c: { command: string }) => c.command === 'tailor.trainAdapter').title, 'Tailor: Train Adapter');
+});
+
+test('Write Commit Message: a $(sparkle) button in the title of git repositories in the Source Control view', () => {
+  assert.deepEqual(pkg.contributes.menus, contributedMenus());
+  const cmd = pkg.contributes.commands.find((c: { command: string }) => c.command === 'tailor.fillCommitMessage');
+  assert.deepEqual(cmd, { command: 'tailor.fillCommitMessage', title: 'Tailor: Write Commit Message', icon: '$(sparkle)' });
+  assert.deepEqual(pkg.contributes.menus['scm/title'], [
+    { command: 'tailor.fillCommitMessage', when: 'scmProvider == git', group: 'navigation' },
+  ]);
+  // Not hidden from the command palette; not named like a server command (the language
+  // client registers tailor.commitMessage itself).
+  assert.equal(pkg.contributes.menus.commandPalette, undefined);
+  assert.equal(serverRegisteredCommand('tailor.fillCommitMessage'), undefined);
+  assert.ok(pkg.activationEvents.includes('onLanguage:git-commit'));
 });
 
 test('Show Status runs tailor.status with one {} argument and reports the status', async () => {
