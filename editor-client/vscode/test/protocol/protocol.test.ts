@@ -1,5 +1,7 @@
 // Protocol test: drives the real Python server (`tailor serve`) over stdio with
-// vscode-languageserver-protocol, as the extension's language client does.
+// vscode-languageserver-protocol, as the extension's language client does (inline
+// completion, tailor.status, tailor.accepted, cancellation, tailor.commitMessage,
+// tailor.trainAdapter with its progress and cancel).
 //   TAILOR_SERVER  the tailor executable (default: ../../.venv/bin/tailor from the extension)
 //   TAILOR_HOME    the server's data directory (inherited; reuse one with a converted model)
 //   TAILOR_TRAIN_TIMEOUT_MS  how long the 20 s training job may take (default 240000; about
@@ -98,14 +100,16 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
+function git(...args: string[]): void {
+  execFileSync('git', ['-c', 'user.name=Tailor Test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {
+    cwd: repo,
+    stdio: 'ignore',
+  });
+}
+
 before(async () => {
   assert.ok(fs.existsSync(SERVER), `tailor server not found at ${SERVER} (set TAILOR_SERVER)`);
   repo = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-protocol-'));
-  const git = (...args: string[]) =>
-    execFileSync('git', ['-c', 'user.name=Tailor Test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {
-      cwd: repo,
-      stdio: 'ignore',
-    });
   git('init', '-q');
   fs.writeFileSync(path.join(repo, 'mathutil.py'), SOURCE + 'n - 2)\n');
   git('add', 'mathutil.py');
@@ -295,6 +299,51 @@ test('the server sent tailor/status notifications', () => {
   assert.ok(statusNotifications.length > 0, 'at least one tailor/status notification');
   const last = statusNotifications[statusNotifications.length - 1] as Record<string, unknown>;
   assert.ok('model' in last);
+});
+
+test('tailor.commitMessage {uri: repository root} describes the staged diff', async () => {
+  fs.appendFileSync(path.join(repo, 'mathutil.py'), '\n\ndef cube(x):\n    """Return x cubed."""\n    return x * x * x\n');
+  git('add', 'mathutil.py');
+  const t0 = Date.now();
+  const r = (await withTimeout(
+    conn.sendRequest(ExecuteCommandRequest.type, { command: 'tailor.commitMessage', arguments: [{ uri: pathToFileURL(repo).toString() }] }),
+    FIRST_COMPLETION_TIMEOUT_MS,
+    'tailor.commitMessage',
+  )) as Record<string, unknown>;
+  log(`tailor.commitMessage after ${Date.now() - t0} ms: ${JSON.stringify(r)}`);
+  assert.equal(typeof r.message, 'string');
+  const message = r.message as string;
+  const lines = message.split('\n');
+  assert.ok(lines[0].trim().length > 0 && lines[0].length <= 72, `subject line of 1-72 characters: ${JSON.stringify(lines[0])}`);
+  if (lines.length > 1) assert.equal(lines[1], '', 'a blank line after the subject');
+  assert.equal(r.subject, lines[0]);
+  assert.equal(typeof r.body, 'string');
+  assert.equal(r.diff, 'staged');
+  assert.ok(r.notice === null || typeof r.notice === 'string', `notice: ${JSON.stringify(r.notice)}`);
+  assert.ok(r.adapter === null || typeof r.adapter === 'string', `adapter: ${JSON.stringify(r.adapter)}`);
+  assert.equal(typeof r.files, 'number');
+  assert.ok((r.files as number) >= 1);
+});
+
+test('tailor.commitMessage outside a git repository answers with a JSON-RPC error that says why', async () => {
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'tailor-not-a-repo-'));
+  try {
+    await assert.rejects(
+      withTimeout(
+        conn.sendRequest(ExecuteCommandRequest.type, { command: 'tailor.commitMessage', arguments: [{ uri: pathToFileURL(outside).toString() }] }),
+        30_000,
+        'tailor.commitMessage outside git',
+      ),
+      (e: unknown) => {
+        assert.ok(e instanceof ResponseError, `a ResponseError: ${String(e)}`);
+        assert.ok(e.message.trim().length > 0, 'with a message');
+        log(`tailor.commitMessage outside git: ${e.code} ${e.message}`);
+        return true;
+      },
+    );
+  } finally {
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
 });
 
 async function until<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
