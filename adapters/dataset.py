@@ -30,7 +30,8 @@ from adapters.dataset_files import (
     scan_files,
     split_chunks,
 )
-from adapters.dataset_history import Commit, clean_diff, fix_pairs, read_history
+from adapters.dataset_history import Commit, fix_pairs, read_history
+from adapters.diff_pack import pack_diff
 from adapters.repo_context import find_repo_root
 
 FIM_PREFIX = "<jupyter_text>"
@@ -237,8 +238,9 @@ def _history_examples(root: Path, repo: str, commits: list[Commit], skipped: set
     commit_pairs = fixes = 0
     for index, commit in enumerate(commits):  # newest first
         bucket = heldout if index < held else train
-        diff, why = clean_diff(commit.sections, max_diff_chars, skipped)
-        dropped.update(why)
+        packed = pack_diff(commit.sections, max_diff_chars, len, skipped)
+        dropped.update(packed.skipped)
+        diff = packed.text if packed.files else ""
         message = commit.message.strip()
         if diff and message and not SPECIAL_MARKERS.search(message):
             bucket.append(Example("commit", commit_prompt(repo, diff), message + END,

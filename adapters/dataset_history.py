@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,28 +144,6 @@ def section_skip_reason(section: DiffSection, skipped_paths: set[str]) -> str | 
     if SPECIAL_MARKERS.search(body):
         return "special_tokens"
     return text_skip_reason(body)
-
-
-def clean_diff(sections: list[DiffSection], max_chars: int,
-               skipped_paths: set[str] | None = None) -> tuple[str, Counter[str]]:
-    """The diff a prompt shows: safe sections only, without blob ids, cut at a line end
-    within `max_chars`; and the count of dropped sections by reason."""
-    dropped: Counter[str] = Counter()
-    out: list[str] = []
-    size = 0
-    for section in sections:
-        reason = section_skip_reason(section, skipped_paths or set())
-        if reason:
-            dropped[reason] += 1
-            continue
-        for line in section.lines:
-            if line.startswith(("index ", "similarity index ", "dissimilarity index ")):
-                continue
-            if size + len(line) + 1 > max_chars:
-                return "\n".join(out).strip("\n"), dropped
-            out.append(line)
-            size += len(line) + 1
-    return "\n".join(out).strip("\n"), dropped
 
 
 def read_history(root: Path, max_commits: int, cap: int) -> tuple[list[Commit], bool]:

@@ -32,6 +32,7 @@ _END_MARKERS = ("<|endoftext|>", "<|im_end|>", "<|im_start|>", "<file_sep>", "<r
                 "<jupyter_text>", "<jupyter_code>", "<jupyter_output>")
 
 StopRule = Callable[[str], "int | None"]
+BanRule = Callable[[str], "Sequence[int]"]
 
 
 @dataclass
@@ -225,6 +226,7 @@ class Engine:
         deadline: float | None = None,
         sampling: Sampling | None = None,
         draft_from: Sequence[int] | None = None,
+        ban: BanRule | None = None,
     ) -> Generation:
         """Decode after `prompt_ids`: greedy, or sampled when `sampling` is given.
 
@@ -232,12 +234,13 @@ class Engine:
         `deadline` is a `time.monotonic()` instant; `cancel` is checked between tokens and
         between prefill chunks. `draft_from` turns on prompt-lookup decoding: drafts are
         copied from those ids and verified in one forward pass (see `_draft`); the output is
-        the same as without it, only faster when the text is copied.
+        the same as without it, only faster when the text is copied. `ban(text)` names token
+        ids that may not come next after the generated `text`.
         """
         if not prompt_ids:
             raise ValueError("empty prompt")
         with self._lock, torch.inference_mode():
-            picker = _Picker(sampling)
+            picker = _Picker(sampling, ban, self.tokenizer)
             return self._generate(list(prompt_ids), max_new_tokens, stop, cancel, deadline,
                                   picker, list(draft_from) if draft_from else None)
 
@@ -298,7 +301,7 @@ class Engine:
         text = ""
         pending: int | None = None  # a token already chosen from verified logits
         while True:
-            token = picker.pick(logits) if pending is None else pending
+            token = picker.pick(logits, generated) if pending is None else pending
             pending = None
             if token in self.end_ids:
                 return text, "eos"
@@ -316,7 +319,7 @@ class Engine:
             rows = self._forward([token, *draft], keep=len(draft) + 1)
             accepted = 0
             for i, guess in enumerate(draft):
-                choice = picker.pick(rows[i])
+                choice = picker.pick(rows[i], generated)
                 if choice != guess:
                     pending = choice
                     break
@@ -348,15 +351,22 @@ class Sampling:
 
 
 class _Picker:
-    """Chooses the next token: argmax, or a seeded nucleus sample."""
+    """Chooses the next token: argmax, or a seeded nucleus sample; never a banned one."""
 
-    def __init__(self, sampling: Sampling | None) -> None:
+    def __init__(self, sampling: Sampling | None, ban: BanRule | None, tokenizer: Any) -> None:
         self.sampling = sampling
+        self.ban = ban
+        self.tokenizer = tokenizer
         self.generator: torch.Generator | None = None
         if sampling is not None and sampling.temperature > 0:
             self.generator = torch.Generator().manual_seed(sampling.seed)
 
-    def pick(self, logits: torch.Tensor) -> int:
+    def pick(self, logits: torch.Tensor, generated: list[int]) -> int:
+        if self.ban is not None:
+            banned = self.ban(self.tokenizer.decode(generated, skip_special_tokens=False))
+            if banned:
+                logits = logits.clone()
+                logits[list(banned)] = float("-inf")
         if self.generator is None or self.sampling is None:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits.float() / self.sampling.temperature, dim=-1)
