@@ -31,6 +31,8 @@ class TailorServer(LanguageServer):
         self.last_completion: dict[str, Any] | None = None
         self.pending_options: Any = None  # initializationOptions, applied on `initialized`
         self.jobs: dict[str, Any] = {}  # training jobs by id (server.training.Job)
+        self.commit_writer: Any = None  # adapters.commit_message.CommitWriter, made on use
+        self.repair_state: Any = None  # server.repair.RepairState, made on use
 
     def apply_settings(self, data: Any) -> None:
         """Parse and apply settings; report bad values; (re)load the model if it changed."""
@@ -99,11 +101,13 @@ class TailorServer(LanguageServer):
 
 
 def create_server() -> TailorServer:
-    from server import completion, lifecycle, status, training
+    from server import commit, completion, lifecycle, repair, status, training
 
     server = TailorServer()
     lifecycle.setup(server)
     completion.setup(server)
+    commit.setup(server)
+    repair.setup(server)
     status.setup(server)
     training.setup(server)
     return server

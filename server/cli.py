@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.train_cli import add_parsers as add_training_parsers
 
     add_training_parsers(sub)  # train, adapters list|rm
+    from server.assist_cli import add_parsers as add_assist_parsers
+
+    add_assist_parsers(sub)  # commit-message, repair
     return parser
 
 

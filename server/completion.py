@@ -15,6 +15,7 @@ from pygls.uris import to_fs_path
 
 from adapters.completion import CompletionOptions, CompletionResult
 from server.app import TailorServer
+from server.commit import is_commit_buffer, suggest_in_commit_buffer
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -43,10 +44,12 @@ async def suggest(ls: TailorServer, uri: str, position: types.Position) -> Compl
         return None
     offset = document.offset_at_position(position)
     prefix, suffix = source[:offset], source[offset:]
+    path = Path(fs_path)
+    if is_commit_buffer(path, document.language_id):
+        return await suggest_in_commit_buffer(ls, uri, path, source, offset)
     if not await ls.runtime.wait_loaded() or ls.runtime.completer is None:
         return None
     completer = ls.runtime.completer
-    path = Path(fs_path)
     open_docs: dict[Path, str] = {}
     for other_uri, doc in list(ls.workspace.text_documents.items()):
         other = to_fs_path(other_uri)

@@ -41,8 +41,16 @@ class DiagnosticsSettings:
 
 
 @dataclass
+class CommitSettings:
+    max_prompt_tokens: int = 1536
+    max_new_tokens: int = 96
+    timeout_ms: int = 60_000
+
+
+@dataclass
 class RepairSettings:
     candidates: int = 3
+    timeout_ms: int = 90_000
 
 
 @dataclass
@@ -74,6 +82,7 @@ class Settings:
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    commit: CommitSettings = field(default_factory=CommitSettings)
     repair: RepairSettings = field(default_factory=RepairSettings)
     perf: PerfSettings = field(default_factory=PerfSettings)
     selector: SelectorSettings = field(default_factory=SelectorSettings)
@@ -93,6 +102,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "completion.timeoutMs": (50, 600_000),
     "adapters.maxLoaded": (1, 64),
     "repair.candidates": (1, 16),
+    "repair.timeoutMs": (1000, 600_000),
+    "commit.maxPromptTokens": (128, 32768),
+    "commit.maxNewTokens": (8, 1024),
+    "commit.timeoutMs": (1000, 600_000),
     "perf.threshold": (1.0, 1000.0),
     "selector.latencyBudgetMs": (1, 600_000),
     "selector.idleSeconds": (1, 86_400),
