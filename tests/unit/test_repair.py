@@ -74,7 +74,7 @@ def test_checker_accepts_a_real_fix_and_refuses_bad_ones() -> None:
         "does not parse": FIXED_AREA.replace("radius ** 2", "radius **"),
         "still reports": FIXED_AREA.replace("radius ** 2", "raduis ** 2").replace(
             "Area of", "The area of"),
-        "new UndefinedName": FIXED_AREA.replace("math.pi", "maths.pi"),
+        "new UndefinedName": FIXED_AREA.replace("** 2", "** 2 * scale"),
         "does not define area": FIXED_AREA.replace("def area", "def circle_area"),
     }
     for reason, candidate in refusals.items():
