@@ -22,7 +22,7 @@ from adapters.dataset import commit_prompt
 from adapters.dataset_files import SPECIAL_MARKERS
 from adapters.dataset_history import DiffSection, _DiffParser, read_history
 from adapters.diff_pack import PackedDiff, file_list, pack_diff, split_section
-from adapters.engine import Engine, Timing
+from adapters.engine import Engine, Generation, Timing
 
 SUBJECT_MAX = 72
 BODY_MAX_LINES = 12
@@ -276,9 +276,7 @@ class CommitWriter:
         if text and not text.endswith("\n"):
             return []
         if self._banned is None:
-            tokenizer = self.engine.tokenizer
-            pieces = {i: tokenizer.decode([i], skip_special_tokens=False)
-                      for i in tokenizer.get_vocab().values()}
+            pieces = dict(self.engine.pieces())
             words = [i for i, t in pieces.items() if _SUBJECT_START.match(t)]
             if not words:  # a character-level vocabulary: any letter may start
                 words = [i for i, t in pieces.items() if t[:1].isascii() and t[:1].isalpha()]
@@ -301,16 +299,37 @@ class CommitWriter:
         changes = read_changes(root, self.max_prompt_tokens - overhead, self._tokens)
         return build_prompt(root.name, changes.packed, examples), changes
 
+    def _message(self, text: str, cancel: threading.Event | None, deadline: float | None
+                 ) -> tuple[str, Generation]:
+        """Generate and clean; a subject copied from an example is tried once more with
+        that first token banned (a small model copies the nearest example)."""
+        ids = self.engine.encode(text)
+        extra: list[int] = []
+
+        def ban(done: str) -> list[int]:
+            banned = self.ban(done)
+            return banned + extra if not done else banned
+
+        generation = self.engine.generate(ids, max_new_tokens=self.max_new_tokens,
+                                          stop=stop_rule, cancel=cancel, deadline=deadline,
+                                          ban=ban)
+        message = clean_message(generation.text, text)
+        if not message and generation.token_ids and generation.finish not in (
+                "cancelled", "timeout"):
+            extra.append(generation.token_ids[0])
+            generation = self.engine.generate(ids, max_new_tokens=self.max_new_tokens,
+                                              stop=stop_rule, cancel=cancel,
+                                              deadline=deadline, ban=ban)
+            message = clean_message(generation.text, text)
+        return message, generation
+
     def write(self, root: Path, *, adapter: str | None = None,
               cancel: threading.Event | None = None, deadline: float | None = None
               ) -> CommitMessage:
         text, changes = self.prompt(root, use_examples=adapter is None)
-        generation = self.engine.generate(self.engine.encode(text),
-                                          max_new_tokens=self.max_new_tokens, stop=stop_rule,
-                                          cancel=cancel, deadline=deadline, ban=self.ban)
+        message, generation = self._message(text, cancel, deadline)
         if generation.finish == "cancelled":
             raise CommitMessageError("cancelled")
-        message = clean_message(generation.text, text)
         source = "model"
         if not message:
             message, source = fallback_message(changes.packed), "fallback"
@@ -322,16 +341,19 @@ class CommitWriter:
                          cancel: threading.Event | None = None,
                          deadline: float | None = None, max_new_tokens: int = 48) -> str:
         """What to add after `typed` (the message so far) in a commit-message editor: the
-        rest of the line, or the whole message when nothing is typed yet."""
+        rest of the line, or the whole message (as `write` gives it) when nothing is typed
+        yet."""
+        if not typed.strip():
+            try:
+                result = self.write(root, adapter=adapter, cancel=cancel, deadline=deadline)
+            except CommitMessageError:
+                return ""
+            return result.message
         text, _ = self.prompt(root, use_examples=adapter is None)
-        whole = not typed.strip()
-        rule = stop_rule if whole else (lambda t: t.find("\n") if "\n" in t else None)
         generation = self.engine.generate(
-            self.engine.encode(text + typed), max_new_tokens=self.max_new_tokens if whole
-            else max_new_tokens, stop=rule, cancel=cancel, deadline=deadline,
-            ban=self.ban if whole else None)
+            self.engine.encode(text + typed), max_new_tokens=max_new_tokens,
+            stop=lambda t: t.find("\n") if "\n" in t else None, cancel=cancel,
+            deadline=deadline)
         if generation.finish in ("cancelled", "timeout"):
             return ""
-        if whole:
-            return clean_message(generation.text, text)
         return generation.text.rstrip()

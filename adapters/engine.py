@@ -154,6 +154,7 @@ class Engine:
         self._lock = threading.Lock()
         self._cache: Any = None
         self._cached_ids: list[int] = []
+        self._pieces: list[tuple[int, str]] | None = None
         # transformers 5.x renamed `past_key_values` to `cache`; the cache object is updated
         # in place either way.
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -166,6 +167,13 @@ class Engine:
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def pieces(self) -> list[tuple[int, str]]:
+        """(id, text) of every token, decoded once (for rules that ban tokens by text)."""
+        if self._pieces is None:
+            self._pieces = [(i, self.tokenizer.decode([i], skip_special_tokens=False))
+                            for i in sorted(self.tokenizer.get_vocab().values())]
+        return self._pieces
 
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.get_vocab().get(token)

@@ -38,6 +38,7 @@ class Problem:
     source: str | None = None
     code: str | None = None
     checker: str | None = None  # which checker reproduces it (None: none Tailor can run)
+    column: int = 0
 
     @property
     def label(self) -> str:
@@ -231,12 +232,34 @@ class Repairer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def _diverge_at(self, region_text: str, offset: int) -> Callable[[str], list[int]]:
+        """A ban rule: the copy of the original may not reach past the word at the problem
+        (left to itself the model copies the function unchanged, problem included)."""
+        pieces = self.engine.pieces()
+        while offset < len(region_text) and region_text[offset] in " \t":
+            offset += 1  # a problem at the start of a line is about its code, not indent
+        word = re.match(r"\w+", region_text[offset:])
+        end = offset + (len(word.group(0)) if word else 1)
+
+        def ban(done: str) -> list[int]:
+            reach = end - len(done)  # a token this long or longer would complete the copy
+            if reach <= 0 or reach > 64 or not region_text.startswith(done):
+                return []
+            rest = region_text[len(done):]
+            return [i for i, piece in pieces if len(piece) >= reach and rest.startswith(piece)]
+
+        return ban
+
     def candidates(self, *, repo_name: str, rel_path: str, region_text: str,
                    count: int, deadline: float | None = None,
-                   cancel: threading.Event | None = None) -> list[str]:
+                   cancel: threading.Event | None = None,
+                   problem_at: int | None = None) -> list[str]:
+        """Up to `count` distinct rewrites of `region_text`; `problem_at` is the offset
+        in it where the copy must change."""
         # The problem is not named in the prompt: the fix-commit layout the adapter learnt
         # has no place for it, and naming it made the base model write prose.
         ids = self.engine.encode(fix_prompt(repo_name, rel_path, region_text))
+        ban = self._diverge_at(region_text, problem_at) if problem_at is not None else None
         source = self.engine.encode(region_text)
         limit = len(source) + 48
         found: list[str] = []
@@ -248,7 +271,7 @@ class Repairer:
             sampling = None if i == 0 else Sampling(temperature=0.8, top_p=0.95, seed=i)
             out = self.engine.generate(ids, max_new_tokens=limit, stop=function_end,
                                        cancel=cancel, deadline=deadline, sampling=sampling,
-                                       draft_from=source)
+                                       draft_from=source, ban=ban if i == 0 else None)
             if out.finish in ("cancelled", "timeout"):
                 break
             text = out.text
@@ -271,7 +294,8 @@ class Repairer:
             return []
         generated = self.candidates(repo_name=job.repo_name, rel_path=job.rel_path,
                                     region_text=job.region_text, count=count,
-                                    deadline=deadline, cancel=cancel)
+                                    deadline=deadline, cancel=cancel,
+                                    problem_at=problem_offset(job))
         return check_all(job, generated)
 
 
@@ -318,7 +342,18 @@ def check_all(job: RepairJob, generated: list[str], checker: Checker | None = No
 
 
 def parse_problem(message: str, line: int, end_line: int, source: str | None,
-                  code: object, data: object = None) -> Problem:
+                  code: object, data: object = None, column: int = 0) -> Problem:
     code_text = str(code) if isinstance(code, (str, int)) else None
     return Problem(message=message, line=line, end_line=end_line, source=source,
-                   code=code_text, checker=checker_for(source, data))
+                   code=code_text, checker=checker_for(source, data), column=column)
+
+
+def problem_offset(job: RepairJob) -> int | None:
+    """Where in the function text the first problem sits (None: no problem inside)."""
+    if not job.problems:
+        return None
+    first = min(job.problems, key=lambda p: (p.line, p.column))
+    lines = job.text.splitlines(keepends=True)
+    before = "".join(lines[job.region.start:first.line])
+    line = lines[first.line] if first.line < len(lines) else ""
+    return len(before) + min(first.column, len(line.rstrip("\r\n")))

@@ -21,7 +21,15 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from adapters.checks import run_pyflakes, run_syntax
-from adapters.repair import Fix, Problem, Repairer, check_all, parse_problem, plan
+from adapters.repair import (
+    Fix,
+    Problem,
+    Repairer,
+    check_all,
+    parse_problem,
+    plan,
+    problem_offset,
+)
 from adapters.repo_context import find_repo_root, language_of
 from server.app import TailorServer
 from server.progress import busy
@@ -39,7 +47,7 @@ def _problems(params: types.CodeActionParams) -> list[tuple[Problem, types.Diagn
     found = []
     for d in params.context.diagnostics:
         problem = parse_problem(d.message, d.range.start.line, d.range.end.line, d.source,
-                                d.code, d.data)
+                                d.code, d.data, d.range.start.character)
         found.append((problem, d))
     return found
 
@@ -160,7 +168,8 @@ async def _compute(ls: TailorServer, uri: str, path: Path, job: Any) -> list[Fix
             selector.select(path, ls.settings.adapters.enable)  # the fix commits' adapter
         return Repairer(engine).candidates(
             repo_name=job.repo_name, rel_path=job.rel_path, region_text=job.region_text,
-            count=settings.candidates, deadline=deadline, cancel=cancel)
+            count=settings.candidates, deadline=deadline, cancel=cancel,
+            problem_at=problem_offset(job))
 
     async with busy(ls, "Tailor: looking for a fix", job.region.name or path.name) as report:
         generated = await ls.runtime.run(f"repair:{uri}", generate)

@@ -33,7 +33,7 @@ BROKEN = ("def total(items):\n    result = 0\n    for item in items\n"
 def undefined(text: str) -> Problem:
     found = [f for f in run_pyflakes(text, Path("shapes.py")) if f.code == "UndefinedName"]
     f = found[0]
-    return parse_problem(f.message, f.line, f.line, "Pyflakes", None)
+    return parse_problem(f.message, f.line, f.line, "Pyflakes", None, column=f.column)
 
 
 def test_the_enclosing_method_is_found_from_the_syntax_tree() -> None:
@@ -147,7 +147,8 @@ def test_a_candidate_that_fails_the_checks_is_never_offered(tmp_path: Path, bad:
 
 
 def test_a_problem_tailor_cannot_recheck_is_named_in_the_fix(tmp_path: Path) -> None:
-    problem = parse_problem('"raduis" is not defined', 6, 6, "Pylance", "reportUndefined")
+    problem = parse_problem('"raduis" is not defined', 6, 6, "Pylance", "reportUndefined",
+                            column=AREA.splitlines()[6].index("raduis"))
     repairer, path = scripted_repairer(tmp_path, AREA, problem, [FIXED_AREA])
     fixes = repairer.repair(path=path, root=path.parent, text=AREA, first=6, last=6,
                             problems=[problem], count=1)
