@@ -187,3 +187,4 @@ async def test_code_action_for_an_unknown_document_is_empty(client: LanguageClie
     uri = (repo / "queue_app" / "never_opened.py").as_uri()
     assert not await client.text_document_code_action_async(code_action_params(
         uri, 0, [], types.CodeActionTriggerKind.Invoked))
+
