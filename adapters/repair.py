@@ -28,6 +28,8 @@ from adapters.engine import Engine, Sampling
 log = logging.getLogger(__name__)
 MAX_REGION_LINES = 200
 _DEF = re.compile(r"^(\s*)(?:async\s+def|def|class)\s")
+# Decorators and the `def` line up to the function's name.
+_DEF_HEADER = re.compile(r"^(?:[ \t]*@[^\n]*\n)*[ \t]*(?:async[ \t]+)?def[ \t]+\w+")
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,8 @@ class Repairer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _diverge_at(self, region_text: str, offset: int) -> Callable[[str], list[int]]:
+    def _diverge_at(self, region_text: str, offset: int, prefix: str
+                    ) -> Callable[[str], list[int]]:
         """A ban rule: the copy of the original may not reach past the word at the problem
         (left to itself the model copies the function unchanged, problem included)."""
         pieces = self.engine.pieces()
@@ -241,7 +244,8 @@ class Repairer:
         word = re.match(r"\w+", region_text[offset:])
         end = offset + (len(word.group(0)) if word else 1)
 
-        def ban(done: str) -> list[int]:
+        def ban(generated: str) -> list[int]:
+            done = prefix + generated
             reach = end - len(done)  # a token this long or longer would complete the copy
             if reach <= 0 or reach > 64 or not region_text.startswith(done):
                 return []
@@ -257,11 +261,21 @@ class Repairer:
         """Up to `count` distinct rewrites of `region_text`; `problem_at` is the offset
         in it where the copy must change."""
         # The problem is not named in the prompt: the fix-commit layout the adapter learnt
-        # has no place for it, and naming it made the base model write prose.
-        ids = self.engine.encode(fix_prompt(repo_name, rel_path, region_text))
-        ban = self._diverge_at(region_text, problem_at) if problem_at is not None else None
+        # has no place for it, and naming it made the base model write prose. The answer
+        # starts with the original's header up to the function's name, so it is that
+        # function again (not prose, a code fence or another function).
+        header = _DEF_HEADER.match(region_text)
+        prefix = header.group(0) if header else ""
+        ids = self.engine.encode(fix_prompt(repo_name, rel_path, region_text) + prefix)
+        ban = (self._diverge_at(region_text, problem_at, prefix)
+               if problem_at is not None and problem_at >= len(prefix) else None)
         source = self.engine.encode(region_text)
         limit = len(source) + 48
+
+        def stop(text: str) -> int | None:
+            cut = function_end(prefix + text)
+            return None if cut is None else max(cut - len(prefix), 0)
+
         found: list[str] = []
         for i in range(count):
             if cancel is not None and cancel.is_set():
@@ -269,15 +283,15 @@ class Repairer:
             if deadline is not None and time.monotonic() > deadline:
                 break
             sampling = None if i == 0 else Sampling(temperature=0.8, top_p=0.95, seed=i)
-            out = self.engine.generate(ids, max_new_tokens=limit, stop=function_end,
+            out = self.engine.generate(ids, max_new_tokens=limit, stop=stop,
                                        cancel=cancel, deadline=deadline, sampling=sampling,
                                        draft_from=source, ban=ban if i == 0 else None)
             if out.finish in ("cancelled", "timeout"):
                 break
-            text = out.text
             if out.finish == "length":
                 continue  # never finished the function
-            text = text.lstrip("\n").rstrip("\n") + "\n"
+            text = prefix + out.text if prefix else out.text.lstrip("\n")
+            text = text.rstrip("\n") + "\n"
             if region_text and not region_text.endswith("\n"):
                 text = text.rstrip("\n")
             if text.strip() and text not in found:

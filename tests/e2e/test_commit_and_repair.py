@@ -150,7 +150,7 @@ async def test_code_action_offers_only_checked_fixes(client: LanguageClient, rep
         assert isinstance(action, types.CodeAction)
         assert action.title.startswith('Tailor: fix "undefined name')
         assert action.kind == types.CodeActionKind.QuickFix
-        assert action.diagnostics == [diagnostic]
+        assert list(action.diagnostics or []) == [diagnostic]
         fixed = apply(AREA, action)
         assert not run_syntax(fixed, path)
         assert not [f for f in run_pyflakes(fixed, path)], fixed
