@@ -256,6 +256,8 @@ def commit_message_for(repo: Path, notice: bool) -> dict[str, Any]:
         "notice": "nothing is staged: described the unstaged changes" if notice else None,
         "adapter": None,
         "files": 1,
+        "source": "model",
+        "timing": {"prompt_tokens": 0, "new_tokens": 0, "total_ms": 0.0},
     }
 
 

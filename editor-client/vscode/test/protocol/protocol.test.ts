@@ -318,6 +318,12 @@ test('tailor.commitMessage {uri: repository root} describes the staged diff', as
   if (lines.length > 1) assert.equal(lines[1], '', 'a blank line after the subject');
   assert.equal(r.subject, lines[0]);
   assert.equal(typeof r.body, 'string');
+  assert.equal(r.body, lines.length > 2 ? lines.slice(2).join('\n') : '', 'body: the message after the blank line');
+  for (const line of lines) {
+    assert.ok(!/^(diff --git|\+|@@)/.test(line), `no diff text in the message: ${JSON.stringify(line)}`);
+  }
+  assert.ok(r.source === 'model' || r.source === 'fallback', `source: ${JSON.stringify(r.source)}`);
+  assert.ok(r.timing !== null && typeof r.timing === 'object', `timing: ${JSON.stringify(r.timing)}`);
   assert.equal(r.diff, 'staged');
   assert.ok(r.notice === null || typeof r.notice === 'string', `notice: ${JSON.stringify(r.notice)}`);
   assert.ok(r.adapter === null || typeof r.adapter === 'string', `adapter: ${JSON.stringify(r.adapter)}`);
@@ -337,6 +343,7 @@ test('tailor.commitMessage outside a git repository answers with a JSON-RPC erro
       (e: unknown) => {
         assert.ok(e instanceof ResponseError, `a ResponseError: ${String(e)}`);
         assert.ok(e.message.trim().length > 0, 'with a message');
+        assert.ok(e.message.includes(path.basename(outside)), `the message names the folder: ${e.message}`);
         log(`tailor.commitMessage outside git: ${e.code} ${e.message}`);
         return true;
       },
