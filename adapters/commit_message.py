@@ -9,6 +9,7 @@ blank line, an optional body, and nothing copied from the diff or the prompt.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -198,6 +199,20 @@ def _wrap(line: str) -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [line]
 
 
+def _normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def _copies_an_example(subject: str, prompt_text: str) -> bool:
+    """The subject is (nearly) one of the example messages' subjects."""
+    mine = _normal(subject)
+    for example in _EXAMPLE.findall(prompt_text):
+        theirs = _normal(example.split("\n", 1)[0])
+        if mine and theirs and difflib.SequenceMatcher(None, mine, theirs).ratio() >= 0.85:
+            return True
+    return False
+
+
 def clean_message(raw: str, prompt_text: str) -> str:
     """The model's text held to the conventions; "" when nothing usable is left."""
     quoted = {ln.strip().lstrip("+-").strip() for ln in prompt_text.splitlines()}
@@ -208,11 +223,14 @@ def clean_message(raw: str, prompt_text: str) -> str:
     for number, line in enumerate(raw.replace("\r\n", "\n").strip("\n").split("\n")):
         line = line.rstrip()
         stripped = line.strip()
-        if number == 0 and stripped.lower().rstrip(".") in said:
+        if number == 0 and (stripped.lower().rstrip(".") in said
+                            or _copies_an_example(stripped, prompt_text)):
             return ""  # a subject copied from an example: the rest is not worth keeping
         if stripped.startswith(("#", "+")) or _DIFF_LINE.match(stripped) or \
                 _FILE_LIST_LINE.match(line) or re.match(r"^-(?! \S)", stripped):
             continue  # diff text ("- " starts a bullet; "-x" or "-   x" a removed line)
+        if _CODE_LINE.search(line):
+            continue  # code is in the diff; a message describes it
         if SPECIAL_MARKERS.search(line) or stripped.lstrip("+-").strip() in quoted:
             continue  # the prompt or the diff, copied
         if stripped and stripped in seen:
@@ -258,6 +276,11 @@ def fallback_message(packed: PackedDiff) -> str:
 # word (a small model otherwise goes on writing the diff or the file list).
 _LINE_BANNED = ("+", "@@", "diff", "#", "<", "```", "index ", " M ", " A ", " D ", " R ")
 _SUBJECT_START = re.compile(r"^[A-Za-z]{2,}")
+_EXAMPLE = re.compile(r"<file_sep>COMMIT_EDITMSG\n(.+?)(?=<file_sep>|\Z)", re.DOTALL)
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import |return\b|elif |else:|try:|except\b|@\w|"
+    r"print\(|self\.|(?:if|for|while|with) .*:$)|[;{}]\s*$|^\s*[\w.\[\]]+\s*[-+*/]?=\s*\S|"
+    r"^\s{4,}\S")
 _FILE_LIST_LINE = re.compile(r"^\s*(?:[AMDR] \S.*\(\+\d+|\d+ files? changed)")
 
 

@@ -103,6 +103,18 @@ def test_a_subject_copied_from_the_examples_is_not_used() -> None:
     assert clean_message("Add the math helpers\n\nMore words here.", prompt) == ""
 
 
+def test_code_in_the_body_and_near_copies_of_examples_are_removed() -> None:
+    raw = ("Add the cube helper\n\nimport mathutils\ndef cube(x):\n    return x ** 3\n"
+           "result = cube(2)\nIt raises a number to the third power.\n")
+    assert clean_message(raw, "") == ("Add the cube helper\n\n"
+                                      "It raises a number to the third power.")
+    prompt = ("<repo_name>p<file_sep>changes.diff\n M a.py (+1 -0)\n<file_sep>COMMIT_EDITMSG\n"
+              "Add math helpers\n<file_sep>changes.diff\n M a.py (+1 -1)\n"
+              "<file_sep>COMMIT_EDITMSG\n")
+    assert clean_message("Add mathhelpers\n", prompt) == ""
+    assert clean_message("Add the cube helper\n", prompt) == "Add the cube helper"
+
+
 def scripted_writer(text: str, **kwargs: int) -> CommitWriter:
     tokenizer = CharTokenizer()
     model = tiny_llama(len(tokenizer))
