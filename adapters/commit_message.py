@@ -229,8 +229,8 @@ def clean_message(raw: str, prompt_text: str) -> str:
         if stripped.startswith(("#", "+")) or _DIFF_LINE.match(stripped) or \
                 _FILE_LIST_LINE.match(line) or re.match(r"^-(?! \S)", stripped):
             continue  # diff text ("- " starts a bullet; "-x" or "-   x" a removed line)
-        if _CODE_LINE.search(line):
-            continue  # code is in the diff; a message describes it
+        if _CODE_LINE.search(line) or _KEY_LINE.match(line):
+            continue  # code or configuration is in the diff; a message describes it
         if SPECIAL_MARKERS.search(line) or stripped.lstrip("+-").strip() in quoted:
             continue  # the prompt or the diff, copied
         if stripped and stripped in seen:
@@ -242,6 +242,8 @@ def clean_message(raw: str, prompt_text: str) -> str:
     if not lines:
         return ""
     subject = re.sub(r"\s+", " ", lines[0].strip()).rstrip(".")
+    if len(re.findall(r"[A-Za-z]{2,}", subject)) < 2:
+        return ""  # one word ("fix:", "pre-commit") says nothing about the change
     rest = [ln for ln in lines[1:]]
     if len(subject) > SUBJECT_MAX:
         cut = subject.rfind(" ", 0, SUBJECT_MAX + 1)
@@ -276,6 +278,7 @@ def fallback_message(packed: PackedDiff) -> str:
 # word (a small model otherwise goes on writing the diff or the file list).
 _LINE_BANNED = ("+", "@@", "diff", "#", "<", "```", "index ", " M ", " A ", " D ", " R ")
 _SUBJECT_START = re.compile(r"^[A-Za-z]{2,}")
+_KEY_LINE = re.compile(r"^\s*[\w.-]+:\s*$")  # `jobs:`, a configuration key on its own
 _EXAMPLE = re.compile(r"<file_sep>COMMIT_EDITMSG\n(.+?)(?=<file_sep>|\Z)", re.DOTALL)
 _CODE_LINE = re.compile(
     r"^\s*(?:def |class |import |from \S+ import |return\b|elif |else:|try:|except\b|@\w|"
@@ -303,7 +306,7 @@ class CommitWriter:
             words = [i for i, t in pieces.items() if _SUBJECT_START.match(t)]
             if not words:  # a character-level vocabulary: any letter may start
                 words = [i for i, t in pieces.items() if t[:1].isascii() and t[:1].isalpha()]
-            allowed = set(words) | self.engine.end_ids  # ending is always allowed
+            allowed = set(words)  # not an end marker either: an empty message is no message
             self._banned = ([i for i in pieces if i not in allowed],
                             [i for i, t in pieces.items() if t.startswith(_LINE_BANNED)
                              and i not in self.engine.end_ids])

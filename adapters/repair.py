@@ -11,8 +11,10 @@ the checks Tailor always runs (syntax, pyflakes, ruff when installed) find nothi
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -165,6 +167,27 @@ def _still_reported(problem: Problem, after: list[Finding], new: Region) -> bool
     return False
 
 
+def _code_of(text: str) -> str | None:
+    """The syntax tree of a function without its docstrings (None: it does not parse)."""
+    try:
+        tree = ast.parse(textwrap.dedent(text))
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _same_code(old: str, new: str) -> bool:
+    before = _code_of(old)
+    return before is not None and before == _code_of(new)
+
+
 def _same_words(a: str, b: str) -> bool:
     def words(s: str) -> set[str]:
         return set(re.findall(r"\w+", s.lower()))
@@ -207,6 +230,8 @@ class Checker:
         new = Region(region.start, region.start + len(replacement.splitlines()), region.name)
         if run_syntax(new_text, self.path):
             return Verdict(False, "does not parse")
+        if _same_code(region.text(self.lines), replacement):
+            return Verdict(False, "changes only docstrings, comments or layout")
         fixed: list[Problem] = []
         for name in self.names:
             after = self._run(name, new_text)
@@ -362,12 +387,27 @@ def parse_problem(message: str, line: int, end_line: int, source: str | None,
                    code=code_text, checker=checker_for(source, data), column=column)
 
 
+def offset_in_region(job: RepairJob, line: int, column: int) -> int:
+    """The offset in the function's text of a (line, column) of the file."""
+    lines = job.text.splitlines(keepends=True)
+    line = min(max(line, job.region.start), job.region.end - 1)
+    before = "".join(lines[job.region.start:line])
+    here = lines[line] if line < len(lines) else ""
+    return len(before) + min(max(column, 0), len(here.rstrip("\r\n")))
+
+
 def problem_offset(job: RepairJob) -> int | None:
     """Where in the function text the first problem sits (None: no problem inside)."""
     if not job.problems:
         return None
     first = min(job.problems, key=lambda p: (p.line, p.column))
-    lines = job.text.splitlines(keepends=True)
-    before = "".join(lines[job.region.start:first.line])
-    line = lines[first.line] if first.line < len(lines) else ""
-    return len(before) + min(first.column, len(line.rstrip("\r\n")))
+    return offset_in_region(job, first.line, first.column)
+
+
+def selection_offset(job: RepairJob, first: tuple[int, int], last: tuple[int, int]
+                     ) -> int | None:
+    """A selection inside the function points at the code to change (None when it covers
+    the whole function, which points at nothing in particular)."""
+    if first[0] <= job.region.start and last[0] >= job.region.end - 1:
+        return None
+    return offset_in_region(job, *first)

@@ -29,6 +29,7 @@ from adapters.repair import (
     parse_problem,
     plan,
     problem_offset,
+    selection_offset,
 )
 from adapters.repo_context import find_repo_root, language_of
 from server.app import TailorServer
@@ -139,7 +140,11 @@ async def code_actions(ls: TailorServer, params: types.CodeActionParams
     if fixes is None and automatic:
         return []  # the model runs when the user asks for actions, not on every cursor move
     if fixes is None:
-        fixes = await _compute(ls, uri, path, job)
+        at = problem_offset(job)
+        if at is None and selection:
+            at = selection_offset(job, (params.range.start.line, params.range.start.character),
+                                  (params.range.end.line, params.range.end.character))
+        fixes = await _compute(ls, uri, path, job, at)
         state.put(key, fixes)
     lines = source.splitlines(keepends=True)
     by_problem = {p: d for p, d in pairs}
@@ -155,7 +160,8 @@ async def code_actions(ls: TailorServer, params: types.CodeActionParams
     return actions
 
 
-async def _compute(ls: TailorServer, uri: str, path: Path, job: Any) -> list[Fix]:
+async def _compute(ls: TailorServer, uri: str, path: Path, job: Any, problem_at: int | None
+                   ) -> list[Fix]:
     if not await ls.runtime.wait_loaded() or ls.runtime.completer is None:
         return []
     engine = ls.runtime.completer.engine
@@ -169,7 +175,7 @@ async def _compute(ls: TailorServer, uri: str, path: Path, job: Any) -> list[Fix
         return Repairer(engine).candidates(
             repo_name=job.repo_name, rel_path=job.rel_path, region_text=job.region_text,
             count=settings.candidates, deadline=deadline, cancel=cancel,
-            problem_at=problem_offset(job))
+            problem_at=problem_at)
 
     async with busy(ls, "Tailor: looking for a fix", job.region.name or path.name) as report:
         generated = await ls.runtime.run(f"repair:{uri}", generate)

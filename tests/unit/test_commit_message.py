@@ -113,6 +113,10 @@ def test_code_in_the_body_and_near_copies_of_examples_are_removed() -> None:
               "<file_sep>COMMIT_EDITMSG\n")
     assert clean_message("Add mathhelpers\n", prompt) == ""
     assert clean_message("Add the cube helper\n", prompt) == "Add the cube helper"
+    # A configuration key is not a sentence, and one word is not a subject.
+    assert clean_message("Run the tests on push\n\njobs:\n  main:\nOnly on main.", "") == \
+        "Run the tests on push\n\nOnly on main."
+    assert clean_message("fix:\n\nworkflow", "") == ""
 
 
 def scripted_writer(text: str, **kwargs: int) -> CommitWriter:

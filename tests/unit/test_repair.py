@@ -72,8 +72,10 @@ def test_checker_accepts_a_real_fix_and_refuses_bad_ones() -> None:
     refusals = {
         "unchanged": FIXED_AREA.replace("radius ** 2", "raduis ** 2"),
         "does not parse": FIXED_AREA.replace("radius ** 2", "radius **"),
-        "still reports": FIXED_AREA.replace("radius ** 2", "raduis ** 2").replace(
-            "Area of", "The area of"),
+        "still reports": FIXED_AREA.replace("math.pi * radius ** 2",
+                                            "0 + math.pi * raduis ** 2"),
+        "changes only docstrings": FIXED_AREA.replace("radius ** 2", "raduis ** 2").replace(
+            '"""Area of a circle."""', '"""The area of a circle."""  # pi r squared'),
         "new UndefinedName": FIXED_AREA.replace("** 2", "** 2 * scale"),
         "does not define area": FIXED_AREA.replace("def area", "def circle_area"),
     }

@@ -34,8 +34,10 @@ def computed(monkeypatch: pytest.MonkeyPatch) -> list[RepairJob]:
     """Replace the model step: every request gets GOOD and BAD (or DOUBLE_FIXED)."""
     jobs: list[RepairJob] = []
 
-    async def compute(ls: TailorServer, uri: str, path: Path, job: RepairJob) -> list:
+    async def compute(ls: TailorServer, uri: str, path: Path, job: RepairJob,
+                      problem_at: int | None) -> list:
         jobs.append(job)
+        job.problem_at = problem_at  # type: ignore[attr-defined]
         candidates = [DOUBLE_FIXED] if job.region.name == "double" else [BAD, GOOD]
         return check_all(job, candidates)
 
@@ -112,6 +114,7 @@ async def test_fix_this_function_on_a_selection_at_the_end_of_the_file(
     assert nothing == [] and computed == []  # no diagnostic, no selection: nothing asked
     selection = params(uri, [], line=8, end=types.Position(line=9, character=5))
     (action,) = await repair_feature.code_actions(ls, selection)
+    assert computed[-1].problem_at is None  # the whole function: no place in particular
     assert action.title == "Tailor: fix this function (double)"
     assert action.kind == types.CodeActionKind.RefactorRewrite and not action.diagnostics
     # The file has no final newline; the edit must not add or eat one.
@@ -136,6 +139,19 @@ async def test_unknown_other_language_and_binary_documents_get_nothing(
     binary = open_doc(ls, tmp_path, "x = 1\0\n", name="blob.py")
     assert await repair_feature.code_actions(ls, params(binary, [UNDEFINED], line=0)) == []
     assert computed == []
+
+
+async def test_a_selection_inside_the_function_points_at_the_code_to_change(
+        ls: TailorServer, tmp_path: Path, computed: list) -> None:
+    uri = open_doc(ls, tmp_path, AREA)
+    selected = types.CodeActionParams(  # "2 * x" in double()
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(line=9, character=11),
+                          end=types.Position(line=9, character=16)),
+        context=types.CodeActionContext(diagnostics=[]))
+    await repair_feature.code_actions(ls, selected)
+    job = computed[-1]
+    assert job.region_text[job.problem_at:].startswith("2 * x")
 
 
 def test_own_diagnostics_name_their_checker() -> None:
