@@ -213,6 +213,20 @@ def _copies_an_example(subject: str, prompt_text: str) -> bool:
     return False
 
 
+def _drop_repeated_sentences(line: str, seen: set[str]) -> str:
+    """A line without the sentences already said (a small model loops inside a line too)."""
+    parts = re.split(r"(?<=[.!?])\s+", line)
+    if len(parts) < 2:
+        return line
+    kept = []
+    for part in parts:
+        key = part.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(part)
+    return " ".join(kept)
+
+
 def clean_message(raw: str, prompt_text: str) -> str:
     """The model's text held to the conventions; "" when nothing usable is left."""
     quoted = {ln.strip().lstrip("+-").strip() for ln in prompt_text.splitlines()}
@@ -226,23 +240,25 @@ def clean_message(raw: str, prompt_text: str) -> str:
         if number == 0 and (stripped.lower().rstrip(".") in said
                             or _copies_an_example(stripped, prompt_text)):
             return ""  # a subject copied from an example: the rest is not worth keeping
-        if stripped.startswith(("#", "+")) or _DIFF_LINE.match(stripped) or \
-                _FILE_LIST_LINE.match(line) or re.match(r"^-(?! \S)", stripped):
-            continue  # diff text ("- " starts a bullet; "-x" or "-   x" a removed line)
-        if _CODE_LINE.search(line) or _KEY_LINE.match(line):
-            continue  # code or configuration is in the diff; a message describes it
-        if SPECIAL_MARKERS.search(line) or stripped.lstrip("+-").strip() in quoted:
-            continue  # the prompt or the diff, copied
-        if stripped and stripped in seen:
-            continue  # a model that repeats itself
+        if not stripped:
+            lines.append("")
+            continue
+        if (stripped.startswith(("#", "+")) or _DIFF_LINE.match(stripped)
+                or _FILE_LIST_LINE.match(line) or re.match(r"^-(?! \S)", stripped)
+                # code or configuration: the diff has it, a message describes it
+                or _CODE_LINE.search(line) or _KEY_LINE.match(line)
+                # the prompt copied, a model repeating itself, a stray character
+                or SPECIAL_MARKERS.search(line) or stripped.lstrip("+-").strip() in quoted
+                or stripped in seen or not re.search(r"[A-Za-z]{2,}", stripped)):
+            if number == 0:
+                return ""  # the subject is what the model writes first; without it, nothing
+            continue
         seen.add(stripped)
-        lines.append(line)
-    while lines and not lines[0].strip():
-        lines.pop(0)
+        lines.append(_drop_repeated_sentences(line, seen))
     if not lines:
         return ""
     subject = re.sub(r"\s+", " ", lines[0].strip()).rstrip(".")
-    if len(re.findall(r"[A-Za-z]{2,}", subject)) < 2:
+    if len(subject.split()) < 2:
         return ""  # one word ("fix:", "pre-commit") says nothing about the change
     rest = [ln for ln in lines[1:]]
     if len(subject) > SUBJECT_MAX:

@@ -117,6 +117,10 @@ def test_code_in_the_body_and_near_copies_of_examples_are_removed() -> None:
     assert clean_message("Run the tests on push\n\njobs:\n  main:\nOnly on main.", "") == \
         "Run the tests on push\n\nOnly on main."
     assert clean_message("fix:\n\nworkflow", "") == ""
+    # The subject is the first line the model writes, and sentences are said once.
+    assert clean_message("[pre-commit]\nAdd the lint workflow", "") == ""
+    assert clean_message("Add the lint workflow\n\nIt runs ruff. It runs ruff. It runs ruff.",
+                         "") == "Add the lint workflow\n\nIt runs ruff."
 
 
 def scripted_writer(text: str, **kwargs: int) -> CommitWriter:
