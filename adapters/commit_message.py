@@ -15,6 +15,7 @@ import re
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,16 @@ EXAMPLES = 4
 _DIFF_CAP = 200_000  # characters kept per file while reading a diff
 _GIT_TIMEOUT = 30.0
 _DIFF_LINE = re.compile(r"^(diff --git |index [0-9a-f]+\.\.|@@ |\+\+\+ |--- a/|--- /dev/null)")
+
+
+PROMPT_TTL_S = 5.0
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 class CommitMessageError(Exception):
@@ -312,6 +323,7 @@ class CommitWriter:
         self.max_prompt_tokens = max_prompt_tokens
         self.max_new_tokens = max_new_tokens
         self._banned: tuple[list[int], list[int]] | None = None
+        self._prompts: dict[tuple[object, ...], tuple[float, str, Changes]] = {}
 
     def ban(self, text: str) -> list[int]:
         """Token ids that may not start the next line (see `_LINE_BANNED`)."""
@@ -331,7 +343,20 @@ class CommitWriter:
     def _tokens(self, text: str) -> int:
         return len(self.engine.encode(text))
 
-    def prompt(self, root: Path, use_examples: bool) -> tuple[str, Changes]:
+    def prompt(self, root: Path, use_examples: bool, fresh: bool = False
+               ) -> tuple[str, Changes]:
+        """The prompt for `root`'s changes; reused for a few seconds while the index and
+        HEAD stay the same (completion in a commit buffer asks on every keystroke)."""
+        key = (root, use_examples, self.max_prompt_tokens, _mtime(root / ".git" / "index"),
+               _mtime(root / ".git" / "HEAD"))
+        hit = self._prompts.get(key)
+        if not fresh and hit is not None and time.monotonic() - hit[0] < PROMPT_TTL_S:
+            return hit[1], hit[2]
+        text, changes = self._build_prompt(root, use_examples)
+        self._prompts = {key: (time.monotonic(), text, changes)}
+        return text, changes
+
+    def _build_prompt(self, root: Path, use_examples: bool) -> tuple[str, Changes]:
         examples = recent_examples(root) if use_examples else []
         shots = sum(self._tokens(f + m) + 12 for f, m in examples)
         while examples and shots > self.max_prompt_tokens // 4:
@@ -368,7 +393,7 @@ class CommitWriter:
     def write(self, root: Path, *, adapter: str | None = None,
               cancel: threading.Event | None = None, deadline: float | None = None
               ) -> CommitMessage:
-        text, changes = self.prompt(root, use_examples=adapter is None)
+        text, changes = self.prompt(root, use_examples=adapter is None, fresh=True)
         message, generation = self._message(text, cancel, deadline)
         if generation.finish == "cancelled":
             raise CommitMessageError("cancelled")
