@@ -171,3 +171,25 @@ def test_prompt_without_adapter_shows_recent_messages_and_a_long_diff_keeps_the_
     plain, _ = writer.prompt(repo, use_examples=False)
     assert "Teach add about strings" not in plain
     assert plain.endswith("<file_sep>COMMIT_EDITMSG\n")
+
+
+def test_the_prompt_is_reused_until_the_index_changes(repo: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.commit_message as module
+
+    reads: list[Path] = []
+    real = module.read_changes
+    monkeypatch.setattr(module, "read_changes",
+                        lambda root, *a, **k: reads.append(root) or real(root, *a, **k))
+    write_files(repo, {"calc.py": "def add(a, b):\n    return b + a\n"})
+    git(repo, "add", "calc.py")
+    writer = scripted_writer("x")
+    first, _ = writer.prompt(repo, use_examples=False)
+    again, _ = writer.prompt(repo, use_examples=False)
+    assert again == first and len(reads) == 1  # typing in the commit buffer: no git calls
+    write_files(repo, {"new.py": "N = 1\n"})
+    git(repo, "add", "new.py")
+    staged_more, _ = writer.prompt(repo, use_examples=False)
+    assert "+N = 1" in staged_more and len(reads) == 2
+    writer.prompt(repo, use_examples=False, fresh=True)
+    assert len(reads) == 3
