@@ -31,10 +31,10 @@ def setup(server: TailorServer) -> None:
         ls.apply_settings(params.settings)
         ls.runtime.start_loading(ls.settings.model)
         ls.publish_status()
-        from server.repair import publish
+        from server.repair import publish_soon
 
         for uri in list(ls.workspace.text_documents):
-            publish(ls, uri)  # Tailor's diagnostics appear or go with the setting
+            publish_soon(ls, uri)  # Tailor's diagnostics appear or go with the setting
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TailorServer, params: None) -> None:

@@ -93,6 +93,7 @@ class RepairState:
     def __init__(self) -> None:
         self.cache: dict[tuple[Any, ...], list[Fix]] = {}
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Future[None]] = set()
 
     def get(self, key: tuple[Any, ...]) -> list[Fix] | None:
         return self.cache.get(key)
@@ -203,19 +204,33 @@ def own_diagnostics(path: Path, text: str) -> list[types.Diagnostic]:
     return out
 
 
-def publish(ls: TailorServer, uri: str) -> None:
+async def publish(ls: TailorServer, uri: str) -> None:
+    """Tailor's diagnostics for a document (none when they are off); pyflakes runs on a
+    worker thread, since a large file takes it a while."""
     document = ls.workspace.text_documents.get(uri)
     fs_path = to_fs_path(uri) if document is not None else None
     if document is None or not fs_path or not is_python(Path(fs_path), document.language_id):
         return
+    version, source = document.version, document.source
     diagnostics: list[types.Diagnostic] = []
-    if ls.settings.diagnostics.enable and "\0" not in document.source:
+    if ls.settings.diagnostics.enable and "\0" not in source:
         try:
-            diagnostics = own_diagnostics(Path(fs_path), document.source)
+            diagnostics = await asyncio.to_thread(own_diagnostics, Path(fs_path), source)
         except Exception:  # a checker crash must not take the server with it
             log.exception("diagnostics failed for %s", uri)
+    current = ls.workspace.text_documents.get(uri)
+    if current is None or current.version != version:
+        return  # edited meanwhile: the next run publishes
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, version=document.version, diagnostics=diagnostics))
+        uri=uri, version=version, diagnostics=diagnostics))
+
+
+def publish_soon(ls: TailorServer, uri: str) -> None:
+    """Start `publish` as a task, keeping a reference until it ends."""
+    tasks = _state(ls).tasks
+    task = asyncio.ensure_future(publish(ls, uri))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
 
 
 def _schedule(ls: TailorServer, uri: str, delay: float) -> None:
@@ -227,7 +242,7 @@ def _schedule(ls: TailorServer, uri: str, delay: float) -> None:
 
     def run() -> None:
         pending.pop(uri, None)
-        publish(ls, uri)
+        publish_soon(ls, uri)
 
     pending[uri] = ls.loop.call_later(delay, run)
 
