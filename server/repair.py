@@ -131,7 +131,8 @@ async def code_actions(ls: TailorServer, params: types.CodeActionParams
     first = min([params.range.start.line, *(p.line for p, _ in pairs)])
     last = max([params.range.end.line, *(p.end_line for p, _ in pairs)])
     root = find_repo_root(path.parent)
-    job = plan(path, root, source, first, last, [p for p, _ in pairs])
+    job = await asyncio.to_thread(plan, path, root, source, first, last,
+                                  [p for p, _ in pairs])  # a syntax tree of a large file
     if job is None:
         return []
     key = (uri, document.version, job.region, tuple(job.problems))
