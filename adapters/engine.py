@@ -155,6 +155,7 @@ class Engine:
         self._cache: Any = None
         self._cached_ids: list[int] = []
         self._pieces: list[tuple[int, str]] | None = None
+        self._by_first: dict[str, list[tuple[int, str]]] | None = None
         # transformers 5.x renamed `past_key_values` to `cache`; the cache object is updated
         # in place either way.
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -174,6 +175,17 @@ class Engine:
             self._pieces = [(i, self.tokenizer.decode([i], skip_special_tokens=False))
                             for i in sorted(self.tokenizer.get_vocab().values())]
         return self._pieces
+
+    def pieces_starting_with(self, char: str) -> list[tuple[int, str]]:
+        """The tokens whose text starts with `char` (a rule then scans a few hundred, not
+        the whole vocabulary, on each step)."""
+        if self._by_first is None:
+            by_first: dict[str, list[tuple[int, str]]] = {}
+            for i, piece in self.pieces():
+                if piece:
+                    by_first.setdefault(piece[0], []).append((i, piece))
+            self._by_first = by_first
+        return self._by_first.get(char, [])
 
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.get_vocab().get(token)

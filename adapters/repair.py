@@ -263,7 +263,7 @@ class Repairer:
                     ) -> Callable[[str], list[int]]:
         """A ban rule: the copy of the original may not reach past the word at the problem
         (left to itself the model copies the function unchanged, problem included)."""
-        pieces = self.engine.pieces()
+        engine = self.engine
         while offset < len(region_text) and region_text[offset] in " \t":
             offset += 1  # a problem at the start of a line is about its code, not indent
         word = re.match(r"\w+", region_text[offset:])
@@ -275,7 +275,8 @@ class Repairer:
             if reach <= 0 or reach > 64 or not region_text.startswith(done):
                 return []
             rest = region_text[len(done):]
-            return [i for i, piece in pieces if len(piece) >= reach and rest.startswith(piece)]
+            return [i for i, piece in engine.pieces_starting_with(rest[:1])
+                    if len(piece) >= reach and rest.startswith(piece)]
 
         return ban
 

@@ -19,6 +19,7 @@ from adapters.repair import (
     function_end,
     parse_problem,
     plan,
+    problem_offset,
 )
 
 AREA = ('import math\n\n\nclass Shapes:\n    def area(self, radius):\n'
@@ -155,3 +156,20 @@ def test_a_problem_tailor_cannot_recheck_is_named_in_the_fix(tmp_path: Path) -> 
     fixes = repairer.repair(path=path, root=path.parent, text=AREA, first=6, last=6,
                             problems=[problem], count=1)
     assert len(fixes) == 1 and fixes[0].not_rechecked == ["Pylance"]
+
+
+def test_the_greedy_candidate_may_not_copy_the_problem_unchanged(tmp_path: Path) -> None:
+    problem = undefined(AREA)
+    original = FIXED_AREA.replace("radius ** 2", "raduis ** 2")
+    repairer, path = scripted_repairer(tmp_path, AREA, problem, [original])  # a pure copy
+    job = plan(path, path.parent, AREA, problem.line, problem.line, [problem])
+    assert job is not None
+    at = problem_offset(job)
+    assert at is not None and job.region_text[at:].startswith("raduis")
+    (candidate,) = repairer.candidates(repo_name="proj", rel_path="shapes.py",
+                                       region_text=job.region_text, count=1, problem_at=at)
+    assert candidate[:at] == original[:at]  # copied up to the problem ...
+    assert not candidate[at:].startswith("raduis")  # ... but not the problem itself
+    (copy,) = repairer.candidates(repo_name="proj", rel_path="shapes.py",
+                                  region_text=job.region_text, count=1)
+    assert copy == original  # without the rule, the model copies it all
