@@ -1,0 +1,116 @@
+"""The ONNX export of a tiny model: same logits as PyTorch with and without the KV cache,
+and repository adapters switched per request without touching the graph."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from conftest import tiny_llama
+
+from adapters import lora
+from adapters.onnx_export import GraphInfo, convert_adapter, export
+
+VOCAB = 64
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GraphInfo]:
+    directory = tmp_path_factory.mktemp("graph")
+    info = export(tiny_llama(VOCAB), directory)
+    return directory, info
+
+
+def session(directory: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(directory / "model.onnx"), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def run(sess: ort.InferenceSession, info: GraphInfo, ids: list[int],
+        past: list[np.ndarray] | None = None, adapter: object = None
+        ) -> tuple[np.ndarray, list[np.ndarray]]:
+    start = 0 if past is None else past[0].shape[2]
+    if past is None:
+        past = [np.zeros((1, info.kv_heads, 0, info.head_dim), np.float32)
+                for _ in range(2 * info.layers)]
+    feed = {"input_ids": np.array([ids], np.int64),
+            "position_ids": np.arange(start, start + len(ids), dtype=np.int64)[None]}
+    for i in range(info.layers):
+        feed[f"past_key_values.{i}.key"] = past[2 * i]
+        feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
+    options = ort.RunOptions()
+    if adapter is not None:
+        options.add_active_adapter(adapter)
+    logits, *present = sess.run(None, feed, options)
+    return logits, present
+
+
+def torch_logits(model: torch.nn.Module, ids: list[int]) -> np.ndarray:
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits.numpy()
+
+
+IDS = [5, 9, 13, 2, 40, 41, 7, 7, 30, 1, 22, 63]
+
+
+def test_the_graph_gives_pytorchs_logits(exported: tuple[Path, GraphInfo]) -> None:
+    directory, info = exported
+    assert len(info.lora_inputs) == 2 * 7 * info.layers  # A and B of every recipe target
+    logits, _ = run(session(directory), info, IDS)
+    np.testing.assert_allclose(logits, torch_logits(tiny_llama(VOCAB), IDS), atol=1e-4)
+
+
+def test_feeding_the_cache_gives_the_same_logits_as_one_pass(
+        exported: tuple[Path, GraphInfo]) -> None:
+    directory, info = exported
+    sess = session(directory)
+    whole, _ = run(sess, info, IDS)
+    past = None
+    pieces = []
+    for chunk in (IDS[:7], IDS[7:10], IDS[10:11], IDS[11:]):
+        logits, past = run(sess, info, chunk, past)
+        pieces.append(logits)
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-5)
+
+
+def test_adapters_switch_per_request(exported: tuple[Path, GraphInfo], tmp_path: Path) -> None:
+    directory, info = exported
+    base = tiny_llama(VOCAB)
+    adapters = []
+    expected = []
+    for seed in (1, 2):
+        peft_model = lora.attach(copy.deepcopy(base))
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.5)
+        saved = lora.save_adapter(peft_model, tmp_path / f"a{seed}", {"seed": seed})
+        target = convert_adapter(saved, tmp_path / f"a{seed}.onnx_adapter", info)
+        adapter = ort.LoraAdapter()
+        adapter.Load(str(target))
+        adapters.append(adapter)
+        expected.append(torch_logits(peft_model, IDS))
+    sess = session(directory)
+    first, _ = run(sess, info, IDS, adapter=adapters[0])
+    second, _ = run(sess, info, IDS, adapter=adapters[1])
+    plain, _ = run(sess, info, IDS)
+    np.testing.assert_allclose(first, expected[0], atol=1e-4)
+    np.testing.assert_allclose(second, expected[1], atol=1e-4)
+    np.testing.assert_allclose(plain, torch_logits(base, IDS), atol=1e-4)
+    assert np.abs(first - plain).max() > 1e-2 and np.abs(first - second).max() > 1e-2
+
+
+def test_an_adapter_for_another_model_is_refused(exported: tuple[Path, GraphInfo],
+                                                 tmp_path: Path) -> None:
+    _, info = exported
+    other = GraphInfo(layers=1, kv_heads=1, head_dim=8, lora_inputs=info.lora_inputs[:14])
+    saved = lora.save_adapter(lora.attach(tiny_llama(VOCAB)), tmp_path / "a", {})
+    with pytest.raises(ValueError, match="has no input in the exported graph"):
+        convert_adapter(saved, tmp_path / "x.onnx_adapter", other)
