@@ -149,6 +149,15 @@ class Engine:
 
     def __init__(self, model: Any, tokenizer: Any, *, prefill_chunk: int = 512) -> None:
         self.model = model
+        self._setup(tokenizer, prefill_chunk)
+        # transformers 5.x renamed `past_key_values` to `cache`; the cache object is updated
+        # in place either way.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(base.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    def _setup(self, tokenizer: Any, prefill_chunk: int) -> None:
+        """What every backend shares: tokenizer, cache bookkeeping, end markers."""
         self.tokenizer = tokenizer
         self.prefill_chunk = prefill_chunk
         self._lock = threading.Lock()
@@ -156,11 +165,6 @@ class Engine:
         self._cached_ids: list[int] = []
         self._pieces: list[tuple[int, str]] | None = None
         self._by_first: dict[str, list[tuple[int, str]]] | None = None
-        # transformers 5.x renamed `past_key_values` to `cache`; the cache object is updated
-        # in place either way.
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        params = inspect.signature(base.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         vocab = tokenizer.get_vocab()
         self.end_ids: frozenset[int] = frozenset(
             {vocab[m] for m in _END_MARKERS if m in vocab}

@@ -10,12 +10,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import tiny_llama
+from conftest import CharTokenizer, tiny_llama
 
 from adapters import lora
 from adapters.onnx_export import GraphInfo, convert_adapter, export
 
-VOCAB = 64
+VOCAB = len(CharTokenizer())
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def torch_logits(model: torch.nn.Module, ids: list[int]) -> np.ndarray:
         return model(input_ids=torch.tensor([ids])).logits.numpy()
 
 
-IDS = [5, 9, 13, 2, 40, 41, 7, 7, 30, 1, 22, 63]
+IDS = [5, 9, 13, 2, 40, 41, 7, 7, 30, 1, 22, 103]
 
 
 def test_the_graph_gives_pytorchs_logits(exported: tuple[Path, GraphInfo]) -> None:
@@ -114,3 +114,54 @@ def test_an_adapter_for_another_model_is_refused(exported: tuple[Path, GraphInfo
     saved = lora.save_adapter(lora.attach(tiny_llama(VOCAB)), tmp_path / "a", {})
     with pytest.raises(ValueError, match="has no input in the exported graph"):
         convert_adapter(saved, tmp_path / "x.onnx_adapter", other)
+
+
+def test_the_onnxruntime_engine_decodes_like_the_pytorch_engine(
+        exported: tuple[Path, GraphInfo]) -> None:
+    """Same greedy tokens, same prefix reuse, for a sequence of prompts an editor sends."""
+    from adapters.engine import Engine
+    from adapters.ort_engine import OrtEngine
+
+    directory, _ = exported
+    tokenizer = CharTokenizer()
+    reference = Engine(tiny_llama(VOCAB), tokenizer)
+    engine = OrtEngine(directory, tokenizer, threads=1)
+    base = "def read(path):\n    with open(path) as f:\n        return f."
+    for text in (base, base + "r", base + "re", base[:20], "class Point:\n    x"):
+        prompt = tokenizer.encode(text)
+        ours = engine.generate(prompt, max_new_tokens=12)
+        theirs = reference.generate(prompt, max_new_tokens=12)
+        assert ours.token_ids == theirs.token_ids, text
+        assert ours.timing.reused_tokens == theirs.timing.reused_tokens, text
+    drafted = engine.generate(tokenizer.encode(base), max_new_tokens=12,
+                              draft_from=tokenizer.encode(base))
+    assert drafted.token_ids == reference.generate(tokenizer.encode(base),
+                                                   max_new_tokens=12).token_ids
+
+
+def test_the_onnxruntime_engine_switches_adapters_like_peft(
+        exported: tuple[Path, GraphInfo], tmp_path: Path) -> None:
+    from adapters.engine import Engine
+    from adapters.ort_engine import OrtEngine
+
+    directory, info = exported
+    tokenizer = CharTokenizer()
+    peft_model = lora.attach(tiny_llama(VOCAB))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    saved = lora.save_adapter(peft_model, tmp_path / "a", {})
+    adapter = ort.LoraAdapter()
+    adapter.Load(str(convert_adapter(saved, tmp_path / "a.onnx_adapter", info)))
+    engine = OrtEngine(directory, tokenizer, threads=1)
+    prompt = tokenizer.encode("def area(r):\n    return ")
+    base = engine.generate(prompt, max_new_tokens=10).token_ids
+    assert engine.use_adapter("repo/v1", adapter) and engine.cached_tokens == 0
+    tuned = engine.generate(prompt, max_new_tokens=10).token_ids
+    assert tuned == Engine(peft_model, tokenizer).generate(prompt, max_new_tokens=10).token_ids
+    assert tuned != base
+    assert not engine.use_adapter("repo/v1", adapter)  # the same adapter: the cache stays
+    assert engine.use_adapter(None)
+    assert engine.generate(prompt, max_new_tokens=10).token_ids == base
