@@ -185,3 +185,79 @@ def convert_adapter(adapter_dir: Path, target: Path, info: GraphInfo) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     adapter.export_adapter(str(target))
     return target
+
+
+QUANTISATIONS = ("int8", "int4")
+
+
+def quantize(source: Path, target: Path, kind: str) -> Path:
+    """A quantised copy of an exported graph: int8 (dynamic, per output channel) or int4
+    (blocks of 32, `MatMulNBits`) weights for the constant matrix products; the LoRA inputs
+    stay float. Returns `target`."""
+    import shutil
+
+    import onnx
+
+    if kind not in QUANTISATIONS:
+        raise ValueError(f"unknown quantisation {kind!r}; expected one of {QUANTISATIONS}")
+    info = GraphInfo.load(source)
+    graph = onnx.load(str(source / "model.onnx"))
+    # The LoRA defaults are initializers: as constants the quantisers would quantise them.
+    lora = set(info.lora_inputs)
+    defaults = [i for i in graph.graph.initializer if i.name in lora]
+    weights = [i for i in graph.graph.initializer if i.name not in lora]
+    del graph.graph.initializer[:]
+    graph.graph.initializer.extend(weights)
+    _untie(graph)
+    target.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
+    if kind == "int4":
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(graph, bits=4, block_size=32, is_symmetric=True,
+                                         accuracy_level=4, op_types_to_quantize=("MatMul",))
+        quantizer.process()
+        graph = quantizer.model.model
+    else:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        staging = target / "staging"
+        staging.mkdir(exist_ok=True)
+        onnx.save_model(graph, str(staging / "in.onnx"), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="in.onnx.data")
+        quantize_dynamic(str(staging / "in.onnx"), str(staging / "out.onnx"),
+                         op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
+                         per_channel=True, use_external_data_format=True)
+        graph = onnx.load(str(staging / "out.onnx"))
+        shutil.rmtree(staging)
+    graph.graph.initializer.extend(defaults)
+    onnx.save_model(graph, str(target / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx.data")
+    info.save(target)
+    return target
+
+
+def _untie(graph: Any) -> None:
+    """A tied output layer is exported as MatMul(x, Transpose(embedding)); give it its own
+    transposed weight so the quantisers see a constant matrix."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    weights = {i.name: i for i in graph.graph.initializer}
+    producer = {out: node for node in graph.graph.node for out in node.output}
+    for node in list(graph.graph.node):
+        if node.op_type != "MatMul":
+            continue
+        transpose = producer.get(node.input[1])
+        if transpose is None or transpose.op_type != "Transpose" or \
+                transpose.input[0] not in weights:
+            continue
+        array = numpy_helper.to_array(weights[transpose.input[0]])
+        if array.ndim != 2:
+            continue
+        name = transpose.input[0] + ".T"
+        graph.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(array.T),
+                                                               name))
+        node.input[1] = name
+        if not any(transpose.output[0] in other.input for other in graph.graph.node):
+            graph.graph.node.remove(transpose)

@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -165,3 +166,38 @@ def test_the_onnxruntime_engine_switches_adapters_like_peft(
     assert not engine.use_adapter("repo/v1", adapter)  # the same adapter: the cache stays
     assert engine.use_adapter(None)
     assert engine.generate(prompt, max_new_tokens=10).token_ids == base
+
+
+@pytest.mark.parametrize("kind", ["int8", "int4"])
+def test_a_quantised_graph_keeps_float_lora_inputs_and_its_adapters(
+        exported: tuple[Path, GraphInfo], tmp_path: Path, kind: str) -> None:
+    from adapters.onnx_export import quantize
+
+    directory, info = exported
+    target = quantize(directory, tmp_path / kind, kind)
+    sess = session(target)
+    ops = {node.op_type for node in onnx.load(str(target / "model.onnx")).graph.node}
+    quantised_op = {"int8": {"MatMulInteger", "DynamicQuantizeMatMul"},
+                    "int4": {"MatMulNBits"}}[kind]
+    assert ops & quantised_op
+    full, _ = run(session(directory), info, IDS)
+    quantised, _ = run(sess, info, IDS)
+    assert np.abs(quantised - full).max() < 0.5 * np.abs(full).max()  # close, not equal
+    peft_model = lora.attach(tiny_llama(VOCAB))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    saved = lora.save_adapter(peft_model, tmp_path / "a", {})
+    adapter = ort.LoraAdapter()
+    adapter.Load(str(convert_adapter(saved, tmp_path / "a.onnx_adapter", info)))
+    tuned, _ = run(sess, info, IDS, adapter=adapter)
+    assert np.abs(tuned - quantised).max() > 1e-2  # the LoRA inputs still act
+
+
+def test_an_unknown_quantisation_is_refused(exported: tuple[Path, GraphInfo],
+                                            tmp_path: Path) -> None:
+    from adapters.onnx_export import quantize
+
+    with pytest.raises(ValueError, match="unknown quantisation"):
+        quantize(exported[0], tmp_path / "q", "int3")
