@@ -3,7 +3,6 @@ and repository adapters switched per request without touching the graph."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +56,22 @@ def torch_logits(model: torch.nn.Module, ids: list[int]) -> np.ndarray:
         return model(input_ids=torch.tensor([ids])).logits.numpy()
 
 
+def random_adapter(info: GraphInfo, directory: Path, seed: int
+                   ) -> tuple[torch.nn.Module, ort.LoraAdapter]:
+    """A LoRA adapter of the tiny model with random B matrices (peft starts them at zero),
+    saved as the store does and converted for the graph: (peft model, loaded adapter)."""
+    peft_model = lora.attach(tiny_llama(VOCAB))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    saved = lora.save_adapter(peft_model, directory / f"a{seed}", {"seed": seed})
+    adapter = ort.LoraAdapter()
+    adapter.Load(str(convert_adapter(saved, directory / f"a{seed}.onnx_adapter", info)))
+    return peft_model, adapter
+
+
 IDS = [5, 9, 13, 2, 40, 41, 7, 7, 30, 1, 22, 103]
 
 
@@ -86,16 +101,7 @@ def test_adapters_switch_per_request(exported: tuple[Path, GraphInfo], tmp_path:
     adapters = []
     expected = []
     for seed in (1, 2):
-        peft_model = lora.attach(copy.deepcopy(base))
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            for name, param in peft_model.named_parameters():
-                if "lora_B" in name:
-                    param.normal_(0, 0.5)
-        saved = lora.save_adapter(peft_model, tmp_path / f"a{seed}", {"seed": seed})
-        target = convert_adapter(saved, tmp_path / f"a{seed}.onnx_adapter", info)
-        adapter = ort.LoraAdapter()
-        adapter.Load(str(target))
+        peft_model, adapter = random_adapter(info, tmp_path, seed)
         adapters.append(adapter)
         expected.append(torch_logits(peft_model, IDS))
     sess = session(directory)
@@ -147,15 +153,7 @@ def test_the_onnxruntime_engine_switches_adapters_like_peft(
 
     directory, info = exported
     tokenizer = CharTokenizer()
-    peft_model = lora.attach(tiny_llama(VOCAB))
-    torch.manual_seed(3)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    saved = lora.save_adapter(peft_model, tmp_path / "a", {})
-    adapter = ort.LoraAdapter()
-    adapter.Load(str(convert_adapter(saved, tmp_path / "a.onnx_adapter", info)))
+    peft_model, adapter = random_adapter(info, tmp_path, 3)
     engine = OrtEngine(directory, tokenizer, threads=1)
     prompt = tokenizer.encode("def area(r):\n    return ")
     base = engine.generate(prompt, max_new_tokens=10).token_ids
@@ -183,14 +181,7 @@ def test_a_quantised_graph_keeps_float_lora_inputs_and_its_adapters(
     full, _ = run(session(directory), info, IDS)
     quantised, _ = run(sess, info, IDS)
     assert np.abs(quantised - full).max() < 0.5 * np.abs(full).max()  # close, not equal
-    peft_model = lora.attach(tiny_llama(VOCAB))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    saved = lora.save_adapter(peft_model, tmp_path / "a", {})
-    adapter = ort.LoraAdapter()
-    adapter.Load(str(convert_adapter(saved, tmp_path / "a.onnx_adapter", info)))
+    _, adapter = random_adapter(info, tmp_path, 0)
     tuned, _ = run(sess, info, IDS, adapter=adapter)
     assert np.abs(tuned - quantised).max() > 1e-2  # the LoRA inputs still act
 
