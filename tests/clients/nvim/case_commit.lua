@@ -4,18 +4,8 @@
 -- gitcommit buffer the message goes into the unnamed register.
 local T = dofile(vim.env.TAILOR_TEST_DIR .. "/harness.lua")
 
-local notes = {}
-vim.notify = function(msg, level)
-  notes[#notes + 1] = { msg = msg, level = level }
-end
-
-local function find_note(pattern)
-  for _, n in ipairs(notes) do
-    if n.msg:find(pattern, 1, true) then
-      return n
-    end
-  end
-end
+T.capture_notes()
+local find_note = T.find_note
 
 local COMMENTS = {
   "# Please enter the commit message for your changes. Lines starting",
@@ -103,7 +93,7 @@ T.run(function()
   vim.cmd.edit(vim.env.TAILOR_TEST_FILE)
   T.client()
   local before = T.lines()
-  notes = {}
+  T.notes = {}
   vim.cmd("TailorCommitMessage")
   local copied = T.wait_for(function()
     return find_note("commit message in register")

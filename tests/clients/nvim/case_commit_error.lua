@@ -3,18 +3,8 @@
 -- nothing is put into a register, and the plugin keeps working.
 local T = dofile(vim.env.TAILOR_TEST_DIR .. "/harness.lua")
 
-local notes = {}
-vim.notify = function(msg, level)
-  notes[#notes + 1] = { msg = msg, level = level }
-end
-
-local function find_note(pattern)
-  for _, n in ipairs(notes) do
-    if n.msg:find(pattern, 1, true) then
-      return n
-    end
-  end
-end
+T.capture_notes()
+local find_note = T.find_note
 
 local TEMPLATE = {
   "",

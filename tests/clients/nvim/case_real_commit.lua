@@ -9,19 +9,8 @@
 local T = dofile(vim.env.TAILOR_TEST_DIR .. "/harness.lua")
 local timeout_s = tonumber(vim.env.TAILOR_TEST_TIMEOUT or "240")
 
-local notes = {}
-vim.notify = function(msg, level)
-  notes[#notes + 1] = { msg = msg, level = level }
-  io.stderr:write(("[nvim-test] notify(%s): %s\n"):format(tostring(level), msg))
-end
-
-local function find_note(pattern, level)
-  for _, n in ipairs(notes) do
-    if n.msg:find(pattern, 1, true) and (level == nil or n.level == level) then
-      return n
-    end
-  end
-end
+T.capture_notes()
+local find_note = T.find_note
 
 local COMMENTS = {
   "# Please enter the commit message for your changes. Lines starting",
@@ -92,7 +81,7 @@ T.run(function()
   local tick = vim.api.nvim_buf_get_changedtick(scratch)
   local commit_tick = vim.api.nvim_buf_get_changedtick(buf)
   vim.fn.setreg('"', "untouched")
-  notes = {}
+  T.notes = {}
   vim.cmd("TailorCommitMessage")
   local err = T.wait_for(function()
     return find_note("tailor.commitMessage failed", vim.log.levels.ERROR)
@@ -114,7 +103,7 @@ T.run(function()
   vim.fn.writefile({ "plain notes" }, notes_file)
   vim.cmd.edit(notes_file)
   local nbuf = vim.api.nvim_get_current_buf()
-  notes = {}
+  T.notes = {}
   vim.cmd("TailorCommitMessage")
   err = T.wait_for(function()
     return find_note("tailor.commitMessage failed", vim.log.levels.ERROR)

@@ -159,6 +159,25 @@ function T.lines()
 end
 
 --- Run the test function; `timeout_s` is a watchdog for the whole test.
+-- vim.notify captured into T.notes ({msg, level} in order; set T.notes = {} to start over);
+-- T.find_note finds one containing `text` (plain), at `level` when given. Echoed to stderr,
+-- so a failing case shows what the user would have seen.
+function T.capture_notes()
+  T.notes = {}
+  vim.notify = function(msg, level)
+    T.notes[#T.notes + 1] = { msg = msg, level = level }
+    io.stderr:write(("[nvim-test] notify(%s): %s\n"):format(tostring(level), msg))
+  end
+end
+
+function T.find_note(text, level)
+  for _, n in ipairs(T.notes or {}) do
+    if n.msg:find(text, 1, true) and (level == nil or n.level == level) then
+      return n
+    end
+  end
+end
+
 function T.run(fn, timeout_s)
   vim.defer_fn(function()
     finish(3, ("FAIL: watchdog: test did not finish within %d s"):format(timeout_s or 60))
