@@ -17,7 +17,7 @@ from pathlib import Path
 from adapters.completion import Completer
 from adapters.dataset import repo_identity
 from adapters.repo_context import find_repo_root
-from adapters.slots import AdapterLoadError, AdapterSlots
+from adapters.slots import AdapterLoadError, Slots
 from adapters.store import AdapterInfo, AdapterStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class Choice:
 
 
 class AdapterSelector:
-    def __init__(self, store: AdapterStore, slots: AdapterSlots, completer: Completer,
+    def __init__(self, store: AdapterStore, slots: Slots, completer: Completer,
                  model_name: str, on_problem: Callable[[str], None] = lambda message: None,
                  ) -> None:
         self.store = store

@@ -12,7 +12,7 @@ import logging
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,12 @@ BASE = "base"
 
 class AdapterLoadError(RuntimeError):
     pass
+
+
+class Slots(Protocol):
+    """What the selector needs of a backend's adapters (PyTorch's or onnxruntime's)."""
+
+    def use(self, key: str | None, path: Path | None = None) -> bool: ...
 
 
 def slot_name(key: str) -> str:

@@ -33,6 +33,8 @@ class TailorServer(LanguageServer):
         self.jobs: dict[str, Any] = {}  # training jobs by id (server.training.Job)
         self.commit_writer: Any = None  # adapters.commit_message.CommitWriter, made on use
         self.repair_state: Any = None  # server.repair.RepairState, made on use
+        self.export_job: Any = None  # server.backend.ExportJob, the latest export
+        self.background: asyncio.Future[None] | None = None  # server.backend.watch
 
     def apply_settings(self, data: Any) -> None:
         """Parse and apply settings; report bad values; (re)load the model if it changed."""
@@ -68,9 +70,13 @@ class TailorServer(LanguageServer):
         runtime = self.runtime
         loaded = runtime.loaded
         choice = runtime.selector.last if runtime.selector else None
+        backend = runtime.backend
         return {
             "model": self.settings.model,
-            "backend": "torch",
+            "backend": backend.name if backend else None,
+            "backendReason": backend.reason if backend else None,
+            "backendVariant": backend.variant if backend else None,
+            "export": self.export_job.to_dict() if self.export_job else None,
             "adapter": choice.key if choice else None,
             "adapterState": choice.state if choice else "none",
             "jobs": [job.to_dict() for job in self.jobs.values()],

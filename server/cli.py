@@ -75,7 +75,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from server.doctor import run_doctor
 
-    report = run_doctor(args.model, load_model=not args.no_load)
+    report = run_doctor(args.model, load_model=not args.no_load, backend=args.backend,
+                        export=args.export)
     if args.json:
         print(json.dumps(report))
     else:
@@ -149,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check the installation and the model")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--no-load", action="store_true", help="skip loading the model")
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="the backend setting to check (default: auto)")
+    p.add_argument("--export", action="store_true",
+                   help="build the onnxruntime export now if it is missing (minutes, once)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 

@@ -9,6 +9,7 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from adapters.models import CATALOGUE, ModelError, load, resolve
@@ -27,12 +28,41 @@ def _package(name: str, dist: str, fix: str) -> dict[str, Any]:
         return _check(dist, False, f"cannot import {name}: {exc}", fix)
 
 
-def run_doctor(spec: str, *, load_model: bool = True) -> dict[str, Any]:
+def _backend(loaded: Any, setting: str, export: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a server with this `backend` setting would run, and why (it may build the
+    onnxruntime export first with `export`)."""
+    from adapters import onnx_cache
+    from adapters.backends import choose
+
+    backend = choose(setting, loaded, 1)
+    built = None
+    if export and backend.wants_export:
+        def progress(pct: int, message: str) -> None:
+            print(f"tailor doctor: export {pct}% {message}", file=sys.stderr, flush=True)
+
+        choice = onnx_cache.build(loaded.model, loaded.tokenizer, Path(loaded.path),
+                                  loaded.source.name, progress=progress)
+        built = {"variant": choice.variant, "measured": choice.measured,
+                 "export_seconds": choice.export_seconds}
+        backend = choose(setting, loaded, 1)
+    detail = f"{backend.name}: {backend.reason}"
+    if backend.wants_export and setting != "torch":
+        detail += (" (the server builds it when idle, once; `tailor doctor --export` "
+                   "builds it now)")
+    info = {"name": backend.name, "variant": backend.variant, "reason": backend.reason,
+            "setting": setting, "built": built}
+    ok = backend.name == "onnxruntime" or setting == "torch" or backend.wants_export
+    return _check("backend", ok, detail, "" if ok else backend.reason), info
+
+
+def run_doctor(spec: str, *, load_model: bool = True, backend: str = "auto",
+               export: bool = False) -> dict[str, Any]:
     checks = [_check("python", sys.version_info >= (3, 11), sys.version.split()[0],
                      "use Python 3.11 or newer")]
     checks.append(_package("torch", "torch", "pip install torch==2.13.0 (the CPU build)"))
     for module, dist in (("transformers", "transformers"), ("gguf", "gguf"),
-                         ("pygls", "pygls"), ("diskcache", "diskcache")):
+                         ("pygls", "pygls"), ("diskcache", "diskcache"),
+                         ("onnxruntime", "onnxruntime")):
         checks.append(_package(module, dist, f"pip install {dist}"))
 
     home = data_dir()
@@ -74,6 +104,8 @@ def run_doctor(spec: str, *, load_model: bool = True) -> dict[str, Any]:
                     if loaded.converted else "")
             checks.append(_check("model load", True,
                                  f"{model['load_seconds']} s from {loaded.path}{note}"))
+            check, model["backend"] = _backend(loaded, backend, export)
+            checks.append(check)
     except ModelError as exc:
         checks.append(_check("model", False, str(exc).split(" Fix: ")[0], exc.fix))
     except Exception as exc:

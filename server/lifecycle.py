@@ -21,7 +21,10 @@ def setup(server: TailorServer) -> None:
     @server.feature(types.INITIALIZED)
     def initialized(ls: TailorServer, params: types.InitializedParams) -> None:
         ls.apply_settings(ls.pending_options)
-        ls.runtime.start_loading(ls.settings.model)
+        ls.runtime.start_loading(ls.settings.model, ls.settings.backend)
+        from server.backend import watch
+
+        ls.background = asyncio.ensure_future(watch(ls))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: TailorServer,
@@ -29,7 +32,7 @@ def setup(server: TailorServer) -> None:
         if params.settings is None:
             return
         ls.apply_settings(params.settings)
-        ls.runtime.start_loading(ls.settings.model)
+        ls.runtime.start_loading(ls.settings.model, ls.settings.backend)
         ls.publish_status()
         from server.repair import publish_soon
 
@@ -38,7 +41,11 @@ def setup(server: TailorServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TailorServer, params: None) -> None:
+        from server import backend
         from server.training import cancel_all
 
         cancel_all(ls)
+        backend.cancel(ls)
+        if ls.background is not None:
+            ls.background.cancel()
         ls.runtime.shutdown()

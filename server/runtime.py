@@ -17,12 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from adapters.active import AdapterSelector
+from adapters.backends import Backend, choose, onnx_backend
 from adapters.cache import CompletionCache
 from adapters.completion import Completer
-from adapters.engine import Engine
 from adapters.models import LoadedModel, ModelError, load
 from adapters.paths import cache_dir
-from adapters.slots import AdapterSlots
 from adapters.store import AdapterStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +40,9 @@ class Runtime:
         self.state = "idle"  # idle -> loading -> ready | error
         self.error: str | None = None
         self.spec: str | None = None
+        self.backend_setting = "auto"
+        self.backend: Backend | None = None
+        self.last_request = time.monotonic()
         self.loaded: LoadedModel | None = None
         self.completer: Completer | None = None
         self._ready = threading.Event()
@@ -48,11 +50,12 @@ class Runtime:
         self._loader: Future[None] | None = None
         self._pending: dict[str, threading.Event] = {}
 
-    def start_loading(self, spec: str) -> None:
+    def start_loading(self, spec: str, backend: str = "auto") -> None:
         """Load `spec` on the inference thread; requests queue behind it."""
-        if spec == self.spec and self.state in ("loading", "ready"):
+        if spec == self.spec and backend == self.backend_setting and \
+                self.state in ("loading", "ready"):
             return
-        self.spec = spec
+        self.spec, self.backend_setting = spec, backend
         self.state, self.error = "loading", None
         self._ready.clear()
         self.on_change()
@@ -62,7 +65,8 @@ class Runtime:
         started = time.perf_counter()
         try:
             loaded = load(spec)
-            engine = Engine(loaded.model, loaded.tokenizer)
+            backend = choose(self.backend_setting, loaded, self.max_loaded)
+            engine = backend.engine
             # The first forward pass pays one-off costs (allocator, kernels); pay them now.
             engine.generate(engine.encode("def main():\n"), max_new_tokens=2)
             engine.reset()
@@ -73,12 +77,14 @@ class Runtime:
                 cache = CompletionCache(None)
             self.completer = Completer(engine, loaded.source.name, cache)
             self.selector = AdapterSelector(
-                AdapterStore(), AdapterSlots(loaded.model, self.max_loaded), self.completer,
+                AdapterStore(), backend.slots, self.completer,
                 loaded.source.name, on_problem=self.on_notice)
-            self.loaded = loaded
+            self.loaded, self.backend = loaded, backend
             self.state = "ready"
-            log.info("model %s ready in %.1fs from %s", spec, time.perf_counter() - started,
-                     loaded.path)
+            log.info("model %s ready in %.1fs from %s on %s (%s)", spec,
+                     time.perf_counter() - started, loaded.path, backend.name, backend.reason)
+            if backend.problem:
+                self.on_notice(backend.problem)
         except ModelError as exc:
             self.state, self.error = "error", str(exc)
             log.error("model %s failed to load: %s", spec, exc)
@@ -90,6 +96,36 @@ class Runtime:
             self.on_change()
             if self.error:
                 self.on_error(self.error)
+
+    def _switch_to_onnx(self) -> str:
+        """On the inference thread, between requests: the engine and adapter slots change
+        under the completer and selector; everything above them is unaware."""
+        if self.loaded is None or self.completer is None or self.selector is None:
+            return "no model is loaded"
+        try:
+            backend = onnx_backend(self.loaded, self.max_loaded)
+        except Exception as exc:
+            log.exception("the new onnxruntime export does not run")
+            return self.export_failed(f"the new onnxruntime export does not run ({exc}); "
+                                      "PyTorch keeps running")
+        self.completer.engine = backend.engine
+        self.selector.slots = backend.slots
+        self.selector.invalidate()
+        self.backend = backend
+        self.on_change()
+        log.info("switched to onnxruntime: %s", backend.reason)
+        return f"now running on onnxruntime ({backend.reason})"
+
+    async def switch_to_onnx(self) -> str:
+        future = self._worker.submit(self._switch_to_onnx)
+        return await asyncio.wrap_future(future)
+
+    def export_failed(self, summary: str) -> str:
+        if self.backend is not None:
+            self.backend.wants_export = False
+            self.backend.reason = summary
+        self.on_change()
+        return summary
 
     async def wait_loaded(self) -> bool:
         """Wait (without blocking the loop) until loading ends; True if a model is ready."""
@@ -103,6 +139,7 @@ class Runtime:
         If the awaiting task is cancelled ($/cancelRequest), the flag is set so the job
         stops at its next check, and the cancellation propagates to the caller.
         """
+        self.last_request = time.monotonic()
         previous = self._pending.get(key)
         if previous is not None:
             previous.set()

@@ -1,0 +1,228 @@
+"""The onnxruntime exports of a base model: built once, measured, cached, found again.
+
+Layout (DESIGN.md, where things live): `onnx/<model>/<variant>/` holds one graph per
+variant (fp32, int8, int4) and `onnx/<model>/chosen.json` names the variant to run, with
+what was measured when choosing it. `chosen.json` is written last, so a directory without
+it is an unfinished export; it also records the source weights' size and mtime, so a
+re-converted model is exported again instead of running stale weights.
+
+The variant is chosen by measurement on this machine, not by rule: every variant decodes
+the same prompts greedily; the fastest one whose tokens agree with the fp32 graph's at
+least `MIN_AGREEMENT` of the time wins. Quantisation only pays where its kernels are fast
+on this CPU, and a quantised graph that changes most choices is not the same model.
+
+Run as `python -m adapters.onnx_cache SPEC` (the server does so in a child process); it
+prints `progress <percent> <message>` lines on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("fp32", "int8", "int4")
+MIN_AGREEMENT = 0.5
+_PROMPT_SOURCES = ("textwrap.py", "json/decoder.py")
+
+
+class ExportError(RuntimeError):
+    """An export that is missing, unfinished, stale or broken; the message says which."""
+
+
+@dataclass
+class Choice:
+    variant: str
+    source: dict[str, Any]
+    measured: dict[str, dict[str, float]] = field(default_factory=dict)
+    export_seconds: float = 0.0
+    created: float = 0.0
+
+    def describe(self) -> str:
+        row = self.measured.get(self.variant, {})
+        speed = row.get("decode_tok_s")
+        return (f"{self.variant}" + (f", {speed:.0f} tok/s decode when measured" if speed else "")
+                + (f", {row['agreement']:.0%} greedy agreement with fp32"
+                   if "agreement" in row and self.variant != "fp32" else ""))
+
+
+def root(model_name: str) -> Path:
+    return data_dir() / "onnx" / model_name
+
+
+def source_signature(model_dir: Path) -> dict[str, Any]:
+    weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    return {"path": str(model_dir),
+            "weights": [[w.name, w.stat().st_size, int(w.stat().st_mtime)] for w in weights]}
+
+
+def find(model_name: str, model_dir: Path) -> tuple[Path, Choice]:
+    """The directory of the chosen variant, or ExportError saying why there is none."""
+    base = root(model_name)
+    marker = base / "chosen.json"
+    if not marker.exists():
+        raise ExportError(f"no onnxruntime export of {model_name} yet")
+    try:
+        choice = Choice(**json.loads(marker.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise ExportError(f"the export record {marker} is unreadable ({exc})") from exc
+    if choice.source != source_signature(model_dir):
+        raise ExportError(f"the export of {model_name} was made from other weights "
+                          f"than {model_dir}")
+    directory = base / choice.variant
+    for name in ("model.onnx", "graph.json"):
+        if not (directory / name).exists():
+            raise ExportError(f"the export at {directory} lacks {name}")
+    return directory, choice
+
+
+def discard(model_name: str) -> None:
+    """Remove a broken export so the next build starts clean."""
+    shutil.rmtree(root(model_name), ignore_errors=True)
+
+
+def failure_path(model_name: str) -> Path:
+    return data_dir() / "onnx" / f"{model_name}.failed.json"
+
+
+def _atomic_dir(target: Path, build: Callable[[Path], Any]) -> None:
+    staging = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def _prompts(tokenizer: Any, count: int = 2, length: int = 400) -> list[list[int]]:
+    """Real code from the standard library: the same text on every machine."""
+    import sysconfig
+
+    lib = Path(sysconfig.get_paths()["stdlib"])
+    prompts = []
+    for name in _PROMPT_SOURCES[:count]:
+        ids = tokenizer((lib / name).read_text(encoding="utf-8"),
+                        add_special_tokens=False)["input_ids"]
+        prompts.append(list(ids[:length]))
+    return prompts
+
+
+def measure(directory: Path, tokenizer: Any, prompts: list[list[int]],
+            new_tokens: int = 16) -> tuple[dict[str, float], list[list[int]]]:
+    """Decode speed and prefill time of one exported graph, with its greedy tokens."""
+    from adapters.ort_engine import OrtEngine
+
+    engine = OrtEngine(directory, tokenizer)
+    engine.generate(prompts[0][:16], max_new_tokens=2)  # pay the first run's costs
+    tokens, decode_ms, decoded, prefill_ms = [], 0.0, 0, 0.0
+    for prompt in prompts:
+        engine.reset()
+        out = engine.generate(prompt, max_new_tokens=new_tokens)
+        tokens.append(list(out.token_ids))
+        decode_ms += out.timing.decode_ms
+        decoded += max(0, out.timing.new_tokens - 1)
+        prefill_ms += out.timing.prefill_ms
+    return {"decode_tok_s": round(1000 * decoded / max(decode_ms, 1e-6), 2),
+            "prefill_ms": round(prefill_ms / len(prompts), 1)}, tokens
+
+
+def agreement(reference: list[list[int]], other: list[list[int]]) -> float:
+    """Share of greedy tokens equal to the reference's before the first difference: after
+    a difference the two continue from different text, so later tokens say nothing."""
+    same = total = 0
+    for ref, out in zip(reference, other, strict=False):
+        total += len(ref)
+        for a, b in zip(ref, out, strict=False):
+            if a != b:
+                break
+            same += 1
+    return same / max(total, 1)
+
+
+def build(model: Any, tokenizer: Any, model_dir: Path, model_name: str,
+          variants: tuple[str, ...] = VARIANTS,
+          progress: Callable[[int, str], None] = lambda pct, msg: None) -> Choice:
+    """Export, quantise, measure and choose; returns the choice written to chosen.json."""
+    from adapters.onnx_export import export, quantize
+
+    base = root(model_name)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "chosen.json").unlink(missing_ok=True)
+    started = time.perf_counter()
+    progress(5, "exporting the fp32 graph")
+    _atomic_dir(base / "fp32", lambda d: export(model, d))
+    for i, kind in enumerate(v for v in variants if v != "fp32"):
+        progress(55 + 10 * i, f"quantising to {kind}")
+        _atomic_dir(base / kind, functools.partial(quantize, base / "fp32", kind=kind))
+    export_seconds = time.perf_counter() - started
+    prompts = _prompts(tokenizer)
+    measured: dict[str, dict[str, float]] = {}
+    reference: list[list[int]] = []
+    for i, kind in enumerate(variants):
+        progress(80 + 5 * i, f"measuring {kind}")
+        row, tokens = measure(base / kind, tokenizer, prompts)
+        if kind == "fp32":
+            reference = tokens
+        row["agreement"] = round(agreement(reference, tokens), 3) if reference else 1.0
+        measured[kind] = row
+        log.info("variant %s: %s", kind, row)
+    eligible = [k for k in variants if k == "fp32" or measured[k]["agreement"] >= MIN_AGREEMENT]
+    variant = max(eligible, key=lambda k: measured[k]["decode_tok_s"])
+    for kind in variants:
+        if kind not in (variant, "fp32"):
+            shutil.rmtree(base / kind, ignore_errors=True)  # ~0.2-0.6 GB each, never run
+    choice = Choice(variant=variant, source=source_signature(model_dir), measured=measured,
+                    export_seconds=round(export_seconds, 1), created=time.time())
+    tmp = base / ".chosen.json.tmp"
+    tmp.write_text(json.dumps(asdict(choice), indent=1))
+    tmp.rename(base / "chosen.json")
+    failure_path(model_name).unlink(missing_ok=True)
+    progress(100, f"chose {choice.describe()}")
+    return choice
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child-process entry: load SPEC, build its export, print the choice as JSON."""
+    import argparse
+
+    import torch
+
+    from adapters.models import load
+
+    parser = argparse.ArgumentParser(prog="python -m adapters.onnx_cache")
+    parser.add_argument("spec")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    def progress(pct: int, message: str) -> None:
+        print(f"progress {pct} {message}", file=sys.stderr, flush=True)
+
+    loaded = load(args.spec)
+    name = loaded.source.name
+    try:
+        choice = build(loaded.model, loaded.tokenizer, Path(loaded.path), name,
+                       tuple(v for v in args.variants.split(",") if v), progress)
+    except Exception as exc:
+        failure_path(name).parent.mkdir(parents=True, exist_ok=True)
+        failure_path(name).write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}",
+                                                  "time": time.time()}))
+        log.exception("export of %s failed", name)
+        return 1
+    print(json.dumps(asdict(choice)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
