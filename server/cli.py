@@ -95,10 +95,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from server.bench import bench_completion
+    if args.backend:
+        from server.bench_backends import bench_backends
 
-    report = bench_completion(files=args.files, cursors=args.cursors, model=args.model,
-                              prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
+        report = bench_backends([b for b in args.backend.split(",") if b], files=args.files,
+                                cursors=args.cursors, model=args.model,
+                                prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens,
+                                adapter=Path(args.adapter) if args.adapter else None,
+                                variant=args.variant)
+    else:
+        from server.bench import bench_completion
+
+        report = bench_completion(files=args.files, cursors=args.cursors, model=args.model,
+                                  prompt_tokens=args.prompt_tokens,
+                                  new_tokens=args.new_tokens)
     if args.json:
         print(json.dumps(report))
     return 0
@@ -170,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default=DEFAULT_MODEL)
     b.add_argument("--prompt-tokens", type=int, default=1500)
     b.add_argument("--new-tokens", type=int, default=16)
+    b.add_argument("--backend", metavar="B[,B...]",
+                   help="compare engines instead of the LSP path: torch, onnxruntime, "
+                        "llama.cpp (comma-separated)")
+    b.add_argument("--adapter", help="adapter directory for --backend (default: the newest "
+                   "stored adapter of the model)")
+    b.add_argument("--variant", choices=("fp32", "int8", "int4"),
+                   help="onnxruntime graph to run (default: the one chosen at export)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     b = bench.add_parser("swap", help="adapter switch latency vs one decode step")
