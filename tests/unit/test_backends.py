@@ -187,3 +187,30 @@ def test_a_corrupt_conversion_is_made_again_and_a_corrupt_adapter_is_refused(
     with pytest.raises(AdapterLoadError, match="a7"):
         slots.use("repo/v7", tmp_path / "a7")
     assert slots.current == "base"
+
+
+def test_both_engines_share_stop_rules_cancellation_reuse_and_timing(home: Path) -> None:
+    import threading
+
+    from adapters.ort_engine import OrtEngine
+
+    tokenizer = CharTokenizer()
+    engines = {"torch": Engine(tiny_llama(VOCAB), tokenizer),
+               "onnxruntime": OrtEngine(home / "onnx" / "tiny-test" / "fp32", tokenizer,
+                                        threads=1)}
+    ids = tokenizer.encode(PROMPT)
+    seen: dict[str, list[object]] = {}
+    for name, engine in engines.items():
+        stopped = engine.generate(ids, max_new_tokens=10,
+                                  stop=lambda text: 2 if len(text) >= 4 else None)
+        cancel = threading.Event()
+        cancelled = engine.generate(ids, max_new_tokens=30, cancel=cancel,
+                                    stop=lambda text, c=cancel: c.set())
+        typed = engine.generate(ids + tokenizer.encode("r"), max_new_tokens=5)
+        seen[name] = [stopped.finish, stopped.text, cancelled.finish, typed.token_ids,
+                      typed.timing.reused_tokens]
+        assert typed.timing.prompt_tokens == len(ids) + 1
+        assert typed.timing.total_ms >= typed.timing.decode_ms > 0
+    assert seen["torch"] == seen["onnxruntime"]
+    assert seen["torch"][0] == "stop" and seen["torch"][2] == "cancelled"
+    assert seen["torch"][4] >= len(ids)  # the earlier prompt's keys were reused
