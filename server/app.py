@@ -34,6 +34,9 @@ class TailorServer(LanguageServer):
         self.commit_writer: Any = None  # adapters.commit_message.CommitWriter, made on use
         self.repair_state: Any = None  # server.repair.RepairState, made on use
         self.export_job: Any = None  # server.backend.ExportJob, the latest export
+        self.document_listeners: Any = None  # server.documents: event -> listeners
+        self.diagnostic_parts: Any = None  # server.diagnostics: uri -> part -> diagnostics
+        self.perf_state: Any = None  # server.perf.PerfState, made on use
         self.background: asyncio.Future[None] | None = None  # server.backend.watch
 
     def apply_settings(self, data: Any) -> None:
@@ -107,13 +110,15 @@ class TailorServer(LanguageServer):
 
 
 def create_server() -> TailorServer:
-    from server import commit, completion, lifecycle, repair, status, training
+    from server import commit, completion, documents, lifecycle, perf, repair, status, training
 
     server = TailorServer()
+    documents.setup(server)
     lifecycle.setup(server)
     completion.setup(server)
     commit.setup(server)
     repair.setup(server)
+    perf.setup(server)
     status.setup(server)
     training.setup(server)
     return server

@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.assist_cli import add_parsers as add_assist_parsers
 
     add_assist_parsers(sub)  # commit-message, repair
+    from server.perf_cli import add_parsers as add_perf_parsers
+
+    add_perf_parsers(sub)  # perf
     return parser
 
 

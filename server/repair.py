@@ -32,6 +32,8 @@ from adapters.repair import (
     selection_offset,
 )
 from adapters.repo_context import find_repo_root, language_of
+from server import diagnostics as diagnostics_part
+from server import documents
 from server.app import TailorServer
 from server.progress import busy
 
@@ -222,8 +224,7 @@ async def publish(ls: TailorServer, uri: str) -> None:
     current = ls.workspace.text_documents.get(uri)
     if current is None or current.version != version:
         return  # edited meanwhile: the next run publishes
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, version=version, diagnostics=diagnostics))
+    diagnostics_part.update(ls, uri, "checks", diagnostics, version)
 
 
 def publish_soon(ls: TailorServer, uri: str) -> None:
@@ -256,14 +257,15 @@ def setup(server: TailorServer) -> None:
                           ) -> list[types.CodeAction]:
         return await code_actions(ls, params)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TailorServer, params: types.DidOpenTextDocumentParams) -> None:
         _schedule(ls, params.text_document.uri, 0)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TailorServer, params: types.DidChangeTextDocumentParams) -> None:
         _schedule(ls, params.text_document.uri, _DEBOUNCE_S)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: TailorServer, params: types.DidSaveTextDocumentParams) -> None:
         _schedule(ls, params.text_document.uri, 0)
+
+    documents.on(server, "open", did_open)
+    documents.on(server, "change", did_change)
+    documents.on(server, "save", did_save)

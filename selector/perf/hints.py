@@ -1,0 +1,155 @@
+"""Performance hints for an edit: old source + new source -> one hint per changed function.
+
+This is what the server calls on `textDocument/didSave` (against the text at the last save)
+and what `tailor perf FILE [--against REV]` prints. It only parses and predicts: the user's
+code is never run here.
+
+A function is matched between the versions by its qualified name (`Class.method`,
+`outer.inner`); it is "changed" when its AST (positions aside) differs. New and deleted
+functions have nothing to compare with and get no hint. Each hint carries the range of the
+function's name in the new source (0-based lines, UTF-16 columns, as LSP counts them), the
+predicted ratio of runtimes after / before, and the reasons from `attribution`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from selector.perf.attribution import Predictor, ablate, reasons
+from selector.perf.features import FunctionFeatures, extract_source
+
+
+@dataclass
+class NameRange:
+    """0-based LSP range of a function's name (character offsets in UTF-16 code units)."""
+
+    start_line: int
+    start_character: int
+    end_line: int
+    end_character: int
+
+
+@dataclass
+class FunctionHint:
+    name: str
+    qualname: str
+    range: NameRange
+    predicted_ratio: float  # runtime after / before
+    reasons: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        return format_message(self.predicted_ratio, self.reasons)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["message"] = self.message()
+        return data
+
+
+def format_message(ratio: float, why: list[str]) -> str:
+    """The diagnostic text: "predicted ~3x slower than before: <reasons>" (with a
+    multiplication sign)."""
+    factor = ratio if ratio >= 1 else 1 / ratio
+    amount = f"{factor:.0f}" if factor >= 2.95 else f"{factor:.1f}"
+    word = "slower" if ratio >= 1 else "faster"
+    text = f"predicted ~{amount}\u00d7 {word} than before"
+    return f"{text}: {'; '.join(why)}" if why else text
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def name_range(source_lines: list[str], fn: ast.FunctionDef | ast.AsyncFunctionDef,
+               ) -> NameRange:
+    """Where the name after `def` is (the def line, not a decorator)."""
+    line_no = fn.lineno - 1
+    line = source_lines[line_no] if line_no < len(source_lines) else ""
+    match = re.search(r"\bdef\s+(" + re.escape(fn.name) + r")\b", line)
+    if match is None:  # `def` and the name on different lines: fall back to the def token
+        start = len(line) - len(line.lstrip())
+        return NameRange(line_no, _utf16(line[:start]), line_no, _utf16(line[:start]) + 3)
+    return NameRange(line_no, _utf16(line[:match.start(1)]), line_no,
+                     _utf16(line[:match.end(1)]))
+
+
+def changed_functions(old_source: str, new_source: str,
+                      ) -> list[tuple[FunctionFeatures, FunctionFeatures]]:
+    """(old, new) features of each function present in both versions whose body changed.
+
+    Raises SyntaxError when either source does not parse."""
+    old = extract_source(old_source)
+    new = extract_source(new_source)
+    by_name: dict[str, list[FunctionFeatures]] = {}
+    for f in old:
+        by_name.setdefault(f.qualname, []).append(f)
+    pairs = []
+    for f in new:
+        candidates = by_name.get(f.qualname)
+        if not candidates:
+            continue
+        before = candidates.pop(0)
+        if ast.dump(before.node) != ast.dump(f.node):
+            pairs.append((before, f))
+    return pairs
+
+
+def function_hints(old_source: str, new_source: str, *, predictor: Predictor | None = None,
+                   threshold: float | None = None, max_reasons: int = 3) -> list[FunctionHint]:
+    """Hints for the functions changed between two versions of a module.
+
+    `threshold` (e.g. 1.5) keeps only predicted ratios at least that far from 1 in either
+    direction; None keeps every changed function. A version that does not parse gives no
+    hints. `predictor` defaults to the shipped onnxruntime model."""
+    try:
+        pairs = changed_functions(old_source, new_source)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    if not pairs:
+        return []
+    if predictor is None:
+        from selector.perf.export import shipped_predictor
+
+        predictor = shipped_predictor()
+    lines = new_source.splitlines()
+    hints = []
+    for before, after in pairs:
+        total, contributions = ablate(predictor, before.vector, after.vector)
+        ratio = math.exp(total)
+        if threshold is not None and abs(total) < math.log(threshold):
+            continue
+        why = reasons(total, contributions, before, after, limit=max_reasons)
+        hints.append(FunctionHint(after.name, after.qualname, name_range(lines, after.node),
+                                  round(ratio, 4), why))
+    return hints
+
+
+def source_at_revision(path: Path, rev: str = "HEAD") -> str | None:
+    """The file's text at a git revision (`git show REV:./name`); None if not there."""
+    path = Path(path).resolve()
+    try:
+        proc = subprocess.run(["git", "show", f"{rev}:./{path.name}"], cwd=path.parent,
+                              capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", errors="replace")
+
+
+def hints_against_revision(path: Path, rev: str = "HEAD", new_source: str | None = None, *,
+                           predictor: Predictor | None = None, threshold: float | None = None,
+                           ) -> list[FunctionHint]:
+    """Hints for `path` (its current text, or `new_source`) against its version at `rev`.
+
+    No hints when the file is not in git or not at that revision."""
+    old = source_at_revision(path, rev)
+    if old is None:
+        return []
+    new = new_source if new_source is not None else Path(path).read_text(encoding="utf-8")
+    return function_hints(old, new, predictor=predictor, threshold=threshold)

@@ -1,0 +1,184 @@
+"""The runtime predictor in torch: an autoencoder over feature vectors and a regressor on its
+code, trained in the three stages of Liu & Baghdadi 2025.
+
+1. `pretrain`: a denoising autoencoder learns to reconstruct (normalised) feature vectors of
+   unlabelled functions; its encoder becomes a representation of programs that no runtime
+   was needed for.
+2. `fit_predictor`: a small head on the frozen encoder is fitted to measured log-runtimes.
+3. the same call then fine-tunes encoder and head together at a lower learning rate.
+
+The input is the raw feature vector (counts); `log1p` and the corpus normalisation are
+inside the module (buffers), so torch and the exported ONNX graph take the same input. The
+output is the natural log of seconds per call; an edit's impact is the exponential of the
+difference of two outputs.
+
+Training is sized in optimiser steps, not epochs, so that fits on 25 and on 3,000 labels
+take the same time and can be compared in the data-efficiency benchmark.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class PerfNet(nn.Module):
+    """features [B, F] -> log seconds [B]; `reconstruct` gives the autoencoder's output."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
+    def __init__(self, n_features: int, hidden: int = 128, code: int = 32) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.register_buffer("y_mean", torch.zeros(()))
+        self.register_buffer("y_std", torch.ones(()))
+        self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(),
+                                     nn.Linear(hidden, hidden // 2), nn.GELU(),
+                                     nn.Linear(hidden // 2, code))
+        self.decoder = nn.Sequential(nn.Linear(code, hidden // 2), nn.GELU(),
+                                     nn.Linear(hidden // 2, hidden), nn.GELU(),
+                                     nn.Linear(hidden, n_features))
+        self.head = nn.Sequential(nn.GELU(), nn.Linear(code, 64), nn.GELU(), nn.Linear(64, 1))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (torch.log1p(torch.clamp(x, min=0.0)) - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        code = self.encoder(self.normalise(x))
+        return self.head(code).squeeze(-1) * self.y_std + self.y_mean
+
+    def reconstruct(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder(encoder(z)) for already-normalised inputs."""
+        return self.decoder(self.encoder(z))
+
+    def set_normalisation(self, corpus: np.ndarray) -> None:
+        logs = np.log1p(np.clip(corpus, 0, None)).astype(np.float64)
+        self.mean.copy_(torch.from_numpy(logs.mean(0)).float())
+        # a floor: rare features (a list scan three loops deep) must not get huge z-scores
+        self.std.copy_(torch.from_numpy(np.maximum(logs.std(0), 0.25)).float())
+
+
+@dataclass
+class TrainLog:
+    steps: int
+    seconds: float
+    final_loss: float
+
+
+def _batches(n: int, batch: int, steps: int, gen: torch.Generator) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    while len(out) < steps:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch):
+            out.append(perm[i:i + batch])
+            if len(out) >= steps:
+                break
+    return out
+
+
+def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int = 512,
+             lr: float = 1e-3, noise: float = 0.1, seconds: float | None = None,
+             seed: int = 0, progress: Callable[[int, float], None] | None = None) -> TrainLog:
+    """Denoising-autoencoder pre-training on unlabelled feature vectors (sets normalisation).
+
+    Stops after `steps` steps or `seconds` seconds, whichever comes first."""
+    net.set_normalisation(corpus)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        z_all = net.normalise(torch.from_numpy(corpus.astype(np.float32)))
+    params = [*net.encoder.parameters(), *net.decoder.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    net.train()
+    started = time.monotonic()
+    loss_value = float("nan")
+    done = 0
+    for done, idx in enumerate(_batches(len(z_all), batch, steps, gen), start=1):
+        z = z_all[idx]
+        noisy = z + noise * torch.randn(z.shape, generator=gen)
+        loss = torch.mean((net.reconstruct(noisy) - z) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_value = float(loss.detach())
+        if progress and done % 200 == 0:
+            progress(done, loss_value)
+        if seconds is not None and time.monotonic() - started > seconds:
+            break
+    net.eval()
+    return TrainLog(done, time.monotonic() - started, loss_value)
+
+
+def reconstruction_error(net: PerfNet, features: np.ndarray) -> float:
+    """Mean squared reconstruction error in normalised space (lower = learnt the corpus)."""
+    with torch.no_grad():
+        z = net.normalise(torch.from_numpy(features.astype(np.float32)))
+        return float(torch.mean((net.reconstruct(z) - z) ** 2))
+
+
+def _fit(net: PerfNet, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter],
+         steps: int, lr: float, batch: int, gen: torch.Generator,
+         weight_decay: float) -> float:
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    loss_value = float("nan")
+    for idx in _batches(len(x), batch, steps, gen):
+        pred = (net(x[idx]) - net.y_mean) / net.y_std
+        target = (y[idx] - net.y_mean) / net.y_std
+        loss = nn.functional.smooth_l1_loss(pred, target, beta=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_value = float(loss.detach())
+    return loss_value
+
+
+def fit_predictor(net: PerfNet, features: np.ndarray, log_seconds: np.ndarray, *,
+                  pretrained: bool = True, head_steps: int = 1500, tune_steps: int = 1000,
+                  lr: float = 3e-3, tune_lr: float = 1.5e-3, batch: int = 128,
+                  weight_decay: float = 1e-4, seed: int = 0) -> TrainLog:
+    """Fit the regressor on measured log-runtimes.
+
+    pretrained: head on the frozen encoder (`head_steps` at `lr`), then everything at
+    `tune_lr` (`tune_steps`). Not pretrained (the baseline): everything from the start at
+    `lr` for the same total number of steps."""
+    started = time.monotonic()
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x = torch.from_numpy(features.astype(np.float32))
+    y = torch.from_numpy(log_seconds.astype(np.float32))
+    net.y_mean.fill_(float(y.mean()))
+    net.y_std.fill_(float(max(float(y.std()) if len(y) > 1 else 1.0, 1e-3)))
+    batch = min(batch, len(x))
+    net.train()
+    if pretrained:
+        for p in net.encoder.parameters():
+            p.requires_grad_(False)
+        _fit(net, x, y, list(net.head.parameters()), head_steps, lr, batch, gen, weight_decay)
+        for p in net.encoder.parameters():
+            p.requires_grad_(True)
+        loss = _fit(net, x, y, [*net.encoder.parameters(), *net.head.parameters()],
+                    tune_steps, tune_lr, batch, gen, weight_decay)
+    else:
+        loss = _fit(net, x, y, [*net.encoder.parameters(), *net.head.parameters()],
+                    head_steps + tune_steps, lr, batch, gen, weight_decay)
+    net.eval()
+    return TrainLog(head_steps + tune_steps, time.monotonic() - started, loss)
+
+
+def predict(net: PerfNet, features: np.ndarray) -> np.ndarray:
+    """Log seconds for each row (torch; the server uses `export.OnnxPredictor`)."""
+    with torch.no_grad():
+        return net(torch.from_numpy(np.asarray(features, dtype=np.float32))).numpy()

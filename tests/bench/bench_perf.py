@@ -1,0 +1,290 @@
+"""Edit-performance predictor benchmark (not collected by pytest: run it by hand).
+
+    .venv/bin/python tests/bench/bench_perf.py [--cache DIR] [--sizes 50,100,...] [--json OUT]
+
+All figures come from one run:
+
+1. Data efficiency: error on held-out generated programs (another seed than the training
+   programs) against the number of labels, for the pre-trained model (regressor on the
+   frozen pre-trained encoder, then fine-tuned) and the same network trained from scratch
+   on the same labels for the same number of steps. Reports, for each N, the smallest
+   number of labels with which the pre-trained model matches the scratch model's error at N.
+2. Direction on held-out generated pairs (a program and an edit of it) whose measured
+   runtimes differ by 2x or more, with the shipped model.
+3. Direction on real code: functions from the standard library and installed packages, each
+   with a known slow/fast rewrite applied to its real source, both timed in the sandbox;
+   pairs that measure less than 2x apart are reported but not counted.
+4. Hint latency per changed function (features + prediction + attribution) with
+   onnxruntime and with the same predictor in torch, same run.
+
+The cache directory holds the corpus, the pre-trained encoder and the labels of
+`python -m selector.perf.train` (default /work/perfcache, else TAILOR's cache); whatever is
+missing is built (minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import importlib
+import inspect
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from selector.perf.export import OnnxPredictor, TorchPredictor  # noqa: E402
+from selector.perf.features import FEATURE_NAMES  # noqa: E402
+from selector.perf.hints import function_hints  # noqa: E402
+from selector.perf.labels import build_labelled_set  # noqa: E402
+from selector.perf.model import PerfNet, fit_predictor, predict  # noqa: E402
+from selector.perf.sandbox import Limits, time_sources  # noqa: E402
+from selector.perf.train import TrainConfig, pair_direction_accuracy, pretrained_net  # noqa: E402
+
+
+def real_source(module: str, qualname: str) -> str:
+    """The source of a real function, read from its module's file (frozen stdlib modules
+    such as genericpath have no source through inspect)."""
+    mod = importlib.import_module(module)
+    path = inspect.getsourcefile(mod)
+    assert path is not None
+    text = Path(path).read_text()
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == qualname.split(".")[-1]:
+            segment = ast.get_source_segment(text, node)
+            assert segment is not None
+            return segment
+    raise LookupError(f"{module}.{qualname}")
+
+
+def rewrite(source: str, *edits: tuple[str, str]) -> str:
+    for old, new in edits:
+        assert old in source, f"rewrite does not apply: {old!r}"
+        source = source.replace(old, new)
+    return source
+
+
+DUP_INTS = ("import random as _r\n_g = _r.Random(0)\n"
+            "ARGS = [[_g.randrange(1500) for _ in range(3000)]]\n")
+NAMES = ("import random as _r\n_g = _r.Random(0)\n"
+         "ARGS = [[''.join(_g.choice('abcdef') for _ in range(6)) for _ in range(2000)], 'a*']\n")
+LINES = ("ARGS = ['\\n'.join('line %d of the text' % i for i in range(3000)), '    ']\n")
+PREFIXED = ("ARGS = [['common/prefix/' * 8 + 'tail%d' % i for i in range(300)]]\n")
+
+
+def real_pairs() -> list[dict[str, str]]:
+    """(name, kind, entry, slow source, fast source, setup) built from real functions."""
+    pairs = []
+    uniq = real_source("pydantic._internal._utils", "unique_list")
+    pairs.append({
+        "name": "pydantic._internal._utils.unique_list", "kind": "list -> dict membership",
+        "entry": "unique_list",
+        "slow": uniq,
+        "fast": rewrite(uniq, ("result_names: list[str] = []", "result_names: dict = {}"),
+                        ("result_names.append(v_name)", "result_names[v_name] = len(result)"),
+                        ("result[result_names.index(v_name)] = v",
+                         "result[result_names[v_name]] = v")),
+        "setup": DUP_INTS})
+    dedup = real_source("typing", "_deduplicate")
+    pairs.append({
+        "name": "typing._deduplicate", "kind": "set -> list membership",
+        "entry": "_deduplicate",
+        "fast": dedup,
+        "slow": rewrite(dedup, ("all_params = set(params)",
+                                "all_params = list(dict.fromkeys(params))")),
+        "setup": DUP_INTS})
+    pairs.append({
+        "name": "typing._deduplicate", "kind": "membership -> nested scan",
+        "entry": "_deduplicate",
+        "fast": dedup,
+        "slow": rewrite(dedup, ("if t in all_params:",
+                                "if any(t == p for p in all_params):")),
+        "setup": DUP_INTS})
+    indent = real_source("textwrap", "indent")
+    pairs.append({
+        "name": "textwrap.indent", "kind": "join -> string += in a loop",
+        "entry": "indent",
+        "fast": indent,
+        "slow": rewrite(indent, ("""    def prefixed_lines():
+        for line in text.splitlines(True):
+            yield (prefix + line if predicate(line) else line)
+    return ''.join(prefixed_lines())""", """    out = ''
+    for line in text.splitlines(True):
+        out = out + (prefix + line if predicate(line) else line)
+    return out""")),
+        "setup": LINES})
+    filt = real_source("fnmatch", "filter")
+    pairs.append({
+        "name": "fnmatch.filter", "kind": "sorting inside the loop",
+        "entry": "filter",
+        "fast": filt,
+        "slow": rewrite(filt, ("""        for name in names:
+            if match(name):
+                result.append(name)""", """        for name in names:
+            if match(name):
+                result.append(name)
+                result.sort()""")),
+        "setup": "import os, posixpath\nfrom fnmatch import _compile_pattern\n" + NAMES})
+    pairs.append({
+        "name": "fnmatch.filter", "kind": "list -> membership test in the loop",
+        "entry": "filter",
+        "fast": filt,
+        "slow": rewrite(filt, ("""        for name in names:
+            if match(name):
+                result.append(name)""", """        for name in names:
+            if match(name) and name not in result:
+                result.append(name)""")),
+        "setup": "import os, posixpath\nfrom fnmatch import _compile_pattern\n" + NAMES})
+    prefix = real_source("genericpath", "commonprefix")
+    pairs.append({
+        "name": "genericpath.commonprefix", "kind": "min/max hoisted -> inside the loop",
+        "entry": "commonprefix",
+        "fast": prefix,
+        "slow": rewrite(prefix, ("        if c != s2[i]:", "        if c != max(m)[i]:")),
+        "setup": "import os\n" + PREFIXED})
+    return pairs
+
+
+def _wrap(source: str, entry: str) -> str:
+    """A module defining the real function and `f()` calling it with the setup's ARGS."""
+    return (f"from __future__ import annotations\nfrom typing import Callable, TypeVar\n"
+            f"T = TypeVar('T')\n\n{source}\n\ndef f():\n    return {entry}(*ARGS)\n")
+
+
+def bench_real(predictor: OnnxPredictor) -> dict[str, object]:
+    pairs = real_pairs()
+    sources, setups = [], []
+    for p in pairs:
+        for variant in ("slow", "fast"):
+            sources.append(_wrap(p[variant], p["entry"]))
+            setups.append(p["setup"])
+    timings = time_sources(sources, setups, allowed=True,
+                           limits=Limits(seconds=10, repeats=5, target_seconds=0.02))
+    rows = []
+    right = counted = 0
+    for k, p in enumerate(pairs):
+        slow, fast = timings[2 * k], timings[2 * k + 1]
+        if slow.status != "ok" or fast.status != "ok" or not slow.seconds or not fast.seconds:
+            rows.append({"name": p["name"], "kind": p["kind"],
+                         "error": f"{slow.status}/{fast.status} {slow.error} {fast.error}"})
+            continue
+        measured = slow.seconds / fast.seconds  # > 1: the "slow" version is slower
+        hints = function_hints(p["fast"], p["slow"], predictor=predictor)
+        predicted = hints[0].predicted_ratio if hints else 1.0
+        ok = (predicted > 1) == (measured > 1)
+        if abs(math.log(measured)) >= math.log(2):
+            counted += 1
+            right += int(ok)
+        rows.append({"name": p["name"], "kind": p["kind"], "measured_ratio": round(measured, 2),
+                     "predicted_ratio": round(predicted, 2), "direction_right": ok,
+                     "reasons": hints[0].reasons if hints else []})
+    return {"pairs": rows, "counted_2x": counted,
+            "direction_accuracy_2x": right / counted if counted else None}
+
+
+def bench_data_efficiency(cache: Path, sizes: list[int], seeds: int, steps: int,
+                          ) -> dict[str, object]:
+    net = pretrained_net(cache, TrainConfig(), log=lambda m: print(m, file=sys.stderr))
+    train = build_labelled_set(5000, 0, cache)
+    test = build_labelled_set(1200, 1, cache)
+    allidx = np.arange(len(test.programs))
+    rows = []
+    for n in sizes:
+        for variant in ("pretrained", "scratch"):
+            maes, accs = [], []
+            for s in range(seeds):
+                idx = np.random.default_rng(s).choice(len(train.programs), min(n, len(
+                    train.programs)), replace=False)
+                torch.manual_seed(100 + s)
+                model = copy.deepcopy(net) if variant == "pretrained" else PerfNet(
+                    len(FEATURE_NAMES))
+                fit_predictor(model, train.features[idx], train.log_seconds[idx],
+                              pretrained=variant == "pretrained", head_steps=steps // 2,
+                              tune_steps=steps - steps // 2, seed=s)
+                pred = predict(model, test.features)
+                maes.append(float(np.mean(np.abs(pred - test.log_seconds))))
+                accs.append(pair_direction_accuracy(pred, test, allidx)[0])
+            rows.append({"labels": n, "variant": variant, "mae_log": round(np.mean(maes), 4),
+                         "direction_2x": round(np.mean(accs), 4)})
+            print(rows[-1], file=sys.stderr, flush=True)
+    scratch = {r["labels"]: r["mae_log"] for r in rows if r["variant"] == "scratch"}
+    pre = {r["labels"]: r["mae_log"] for r in rows if r["variant"] == "pretrained"}
+    factors = {}
+    for n, err in scratch.items():
+        enough = [m for m in sorted(pre) if pre[m] <= err]
+        factors[n] = round(n / enough[0], 2) if enough else None
+    return {"rows": rows, "label_saving_factor": factors, "test_programs": len(test.programs)}
+
+
+def bench_generated_direction(cache: Path, predictor: OnnxPredictor) -> dict[str, object]:
+    test = build_labelled_set(1200, 1, cache)
+    pred = predictor(test.features)
+    acc, pairs = pair_direction_accuracy(pred, test, np.arange(len(test.programs)))
+    return {"direction_accuracy_2x": round(acc, 4), "pairs_2x": pairs}
+
+
+def bench_latency(rounds: int) -> dict[str, object]:
+    """Per changed function: features, prediction and attribution (the whole hint)."""
+    pairs = real_pairs()
+    onnx, torch_pred = OnnxPredictor(), TorchPredictor()
+    out = {}
+    for name, pred in (("onnxruntime", onnx), ("torch", torch_pred)):
+        per: list[float] = []
+        for _ in range(rounds):
+            for p in pairs:
+                started = time.perf_counter()
+                hints = function_hints(p["fast"], p["slow"], predictor=pred)
+                per.append((time.perf_counter() - started) * 1000 / max(len(hints), 1))
+        # the predictor alone: one batched call as the attribution makes it (2 + 2k rows)
+        rows = np.random.default_rng(0).integers(0, 3, (12, len(FEATURE_NAMES))).astype(
+            np.float32)
+        pred(rows)
+        alone: list[float] = []
+        for _ in range(rounds * 20):
+            started = time.perf_counter()
+            pred(rows)
+            alone.append((time.perf_counter() - started) * 1000)
+        out[name] = {"median_ms": round(statistics.median(per), 3),
+                     "p90_ms": round(float(np.percentile(per, 90)), 3),
+                     "predictor_only_median_ms": round(statistics.median(alone), 4)}
+    out["torch_over_onnxruntime"] = round(out["torch"]["median_ms"] /  # type: ignore[index]
+                                          out["onnxruntime"]["median_ms"], 2)  # type: ignore[index]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path("/work/perfcache"))
+    parser.add_argument("--sizes", default="25,50,100,200,400,800,1600,3200,5000")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    predictor = OnnxPredictor()
+    result = {
+        "latency": bench_latency(args.rounds),
+        "real_code": bench_real(predictor),
+        "generated_direction": bench_generated_direction(args.cache, predictor),
+        "data_efficiency": bench_data_efficiency(
+            args.cache, [int(s) for s in args.sizes.split(",")], args.seeds, args.steps),
+    }
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
