@@ -234,6 +234,16 @@ class Engine:
         self._cached_ids.extend(ids)
         return out.logits[0, -keep:]
 
+    def greedy_choices(self, ids: Sequence[int], count: int) -> list[int]:
+        """The greedy next token at each of the last `count` positions of `ids`, from an
+        empty cache (teacher forcing: every position sees the given text, so one changed
+        near-tie does not derail the rest, as it does when decoding freely)."""
+        with self._lock, torch.inference_mode():
+            self.reset()
+            logits = self._forward(list(ids), keep=count)
+            self.reset()
+            return [int(i) for i in logits.argmax(-1).tolist()]
+
     def _drop_last(self, count: int) -> None:
         """Forget the last `count` fed tokens (rejected draft tokens)."""
         if count > 0:
