@@ -47,11 +47,11 @@ def torch_backend(loaded: LoadedModel, max_loaded: int, reason: str, *,
 def onnx_backend(loaded: LoadedModel, max_loaded: int) -> Backend:
     """The onnxruntime engine over the cached export; ExportError or the session's own
     error when there is none that runs."""
-    from adapters.ort_engine import OrtEngine
+    from adapters.ort_fast import FastEngine
     from adapters.ort_slots import OrtAdapterSlots
 
     directory, choice = onnx_cache.find(loaded.source.name, Path(loaded.path))
-    engine = OrtEngine(directory, loaded.tokenizer)
+    engine = FastEngine(directory, loaded.tokenizer)
     engine.generate(engine.encode("def main():\n"), max_new_tokens=2)  # fails here if broken
     engine.reset()
     return Backend("onnxruntime", f"export {choice.describe()} at {directory}", engine,
@@ -70,8 +70,10 @@ def choose(setting: str, loaded: LoadedModel, max_loaded: int) -> Backend:
     if setting == "torch":
         return torch_backend(loaded, max_loaded, "backend set to torch")
     explicit = setting == "onnxruntime"
-    if importlib.util.find_spec("onnxruntime") is None:
-        reason = "onnxruntime is not installed (pip install onnxruntime)"
+    if importlib.util.find_spec("onnxruntime") is None or \
+            importlib.util.find_spec("onnxruntime_genai") is None:
+        reason = ("onnxruntime or onnxruntime-genai is not installed "
+                  "(pip install onnxruntime onnxruntime-genai)")
         return torch_backend(loaded, max_loaded, reason, problem=reason if explicit else None)
     name = loaded.source.name
     try:

@@ -197,8 +197,11 @@ class Engine:
     def reset(self) -> None:
         """Forget the KV cache (e.g. after the adapter changes, since its keys differ)."""
         with self._lock:
-            self._cache = None
-            self._cached_ids = []
+            self._forget()
+
+    def _forget(self) -> None:
+        self._cache = None
+        self._cached_ids = []
 
     @property
     def cached_tokens(self) -> int:
@@ -239,9 +242,9 @@ class Engine:
         empty cache (teacher forcing: every position sees the given text, so one changed
         near-tie does not derail the rest, as it does when decoding freely)."""
         with self._lock, torch.inference_mode():
-            self.reset()
+            self._forget()
             logits = self._forward(list(ids), keep=count)
-            self.reset()
+            self._forget()
             return [int(i) for i in logits.argmax(-1).tolist()]
 
     def _drop_last(self, count: int) -> None:

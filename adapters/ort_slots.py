@@ -3,8 +3,9 @@ onnxruntime's adapter format, then activated per request without touching the ba
 
 The conversion (`adapter.onnx_adapter`) lives in the adapter's own version directory, so
 it is removed with the adapter and never outlives the weights it came from. Loaded
-adapters are memory-mapped by onnxruntime and kept, least recently used first out, up to
-`max_loaded`, like the PyTorch slots. Same interface as `adapters.slots.AdapterSlots`.
+adapters (their tensors, bound as graph inputs per request) are kept, least recently used
+first out, up to `max_loaded`, like the PyTorch slots. Same interface as
+`adapters.slots.AdapterSlots`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from adapters.onnx_export import convert_adapter
+from adapters.onnx_graph import convert_adapter
+from adapters.ort_fast import load_adapter
 from adapters.slots import BASE, AdapterLoadError
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ CONVERTED = "adapter.onnx_adapter"
 
 class OrtAdapterSlots:
     def __init__(self, engine: Any, max_loaded: int = 4) -> None:
-        self.engine = engine  # adapters.ort_engine.OrtEngine (or one with its use_adapter)
+        self.engine = engine  # adapters.ort_fast.FastEngine
         self.max_loaded = max(1, max_loaded)
         self.loaded: OrderedDict[str, Any] = OrderedDict()
         self.current = BASE
@@ -59,8 +61,6 @@ class OrtAdapterSlots:
         return True
 
     def _load(self, path: Path) -> Any:
-        import onnxruntime as ort
-
         target = path / CONVERTED
         weights = path / "adapter_model.safetensors"
         stale = not target.exists() or (weights.exists() and
@@ -68,10 +68,8 @@ class OrtAdapterSlots:
         for attempt in range(2):
             if stale:
                 self._convert(path, target)
-            adapter = ort.LoraAdapter()
             try:
-                adapter.Load(str(target))
-                return adapter
+                return load_adapter(target, self.engine.info)
             except Exception:
                 if attempt:
                     raise

@@ -93,7 +93,7 @@ def bench_backends(backends: list[str], files: list[str] | None = None, cursors:
     from adapters import onnx_cache
     from adapters.engine import Engine
     from adapters.models import load
-    from adapters.ort_engine import session_options
+    from adapters.ort_fast import session_options
     from adapters.slots import AdapterSlots
     from adapters.store import AdapterStore
 
@@ -114,7 +114,7 @@ def bench_backends(backends: list[str], files: list[str] | None = None, cursors:
                 AdapterSlots(loaded.model, 1).use("bench", adapter)
             runners[name] = _engine_runner(engine)
         elif name == "onnxruntime":
-            from adapters.ort_engine import OrtEngine
+            from adapters.ort_fast import FastEngine
             from adapters.ort_slots import OrtAdapterSlots
 
             try:
@@ -122,19 +122,19 @@ def bench_backends(backends: list[str], files: list[str] | None = None, cursors:
             except onnx_cache.ExportError:
                 print("bench: no export yet; building it (once)", file=out)
                 started = time.perf_counter()
-                choice = onnx_cache.build(loaded.model, loaded.tokenizer, Path(loaded.path),
+                choice = onnx_cache.build(loaded.tokenizer, Path(loaded.path),
                                           loaded.source.name)
                 notes["export_seconds"] = f"{time.perf_counter() - started:.0f}"
                 directory, choice = onnx_cache.find(loaded.source.name, Path(loaded.path))
             if variant and variant != choice.variant:
                 directory = directory.parent / variant
                 if not directory.exists():
-                    from adapters.onnx_export import quantize
+                    from adapters.ort_fast import build
 
-                    quantize(directory.parent / "fp32", directory, variant)
+                    build(Path(loaded.path), directory, variant)
             notes["onnxruntime"] = f"variant {variant or choice.variant}; chosen at export: " \
                 f"{choice.describe()}; export took {choice.export_seconds:.0f} s"
-            ort_engine = OrtEngine(directory, loaded.tokenizer, threads=threads)
+            ort_engine = FastEngine(directory, loaded.tokenizer, threads=threads)
             if adapter is not None:
                 OrtAdapterSlots(ort_engine, 1).use("bench", adapter)
             runners[name] = _engine_runner(ort_engine)

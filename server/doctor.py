@@ -40,7 +40,7 @@ def _backend(loaded: Any, setting: str, export: bool) -> tuple[dict[str, Any], d
         def progress(pct: int, message: str) -> None:
             print(f"tailor doctor: export {pct}% {message}", file=sys.stderr, flush=True)
 
-        choice = onnx_cache.build(loaded.model, loaded.tokenizer, Path(loaded.path),
+        choice = onnx_cache.build(loaded.tokenizer, Path(loaded.path),
                                   loaded.source.name, progress=progress)
         built = {"variant": choice.variant, "measured": choice.measured,
                  "export_seconds": choice.export_seconds}

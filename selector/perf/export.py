@@ -75,8 +75,9 @@ def export(net: Any, directory: Path, info: dict[str, Any] | None = None) -> Pat
                      hidden=net.encoder[0].out_features, code=net.encoder[-1].out_features,
                      info=info or {})
     _atomic_write(directory / META_NAME, json.dumps(meta.__dict__, indent=1).encode())
-    weights = io.BytesIO()
-    torch.save(net.state_dict(), weights)
+    weights = io.BytesIO()  # the decoder only matters for pre-training: not shipped
+    torch.save({k: v for k, v in net.state_dict().items() if not k.startswith("decoder.")},
+               weights)
     _atomic_write(directory / TORCH_NAME, weights.getvalue())
     return directory / ONNX_NAME
 
@@ -90,14 +91,20 @@ def load_meta(directory: Path) -> ModelMeta:
 
 
 def load_torch(directory: Path = SHIPPED_DIR) -> Any:
-    """The torch `PerfNet` of a model directory (for tests, benchmarks and fine-tuning)."""
+    """The torch `PerfNet` of a model directory (for tests, benchmarks and fine-tuning; the
+    decoder is not shipped and stays at its initial weights)."""
     import torch
 
     from selector.perf.model import PerfNet
 
     meta = load_meta(directory)
     net = PerfNet(len(meta.feature_names), hidden=meta.hidden, code=meta.code)
-    net.load_state_dict(torch.load(Path(directory) / TORCH_NAME, weights_only=True))
+    result = net.load_state_dict(torch.load(Path(directory) / TORCH_NAME, weights_only=True),
+                                 strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("decoder.")]
+    if missing or result.unexpected_keys:
+        raise ModelMismatchError(f"{directory}: weights do not fit the network "
+                                 f"(missing {missing}, unexpected {result.unexpected_keys})")
     net.eval()
     return net
 

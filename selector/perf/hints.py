@@ -51,13 +51,25 @@ class FunctionHint:
         return data
 
 
+DISPLAY_CAP = 20.0
+
+
 def format_message(ratio: float, why: list[str]) -> str:
     """The diagnostic text: "predicted ~3x slower than before: <reasons>" (with a
-    multiplication sign)."""
+    multiplication sign).
+
+    The displayed factor is capped at `DISPLAY_CAP` ("20x or more slower"): the predictor
+    is trained on log-runtimes of small generated programs and its ratios for large
+    structural edits extrapolate (a list scan moved into a nested loop can come out at
+    hundreds), so the magnitude beyond the cap is not worth showing; the direction is kept.
+    `predicted_ratio` in the json stays the raw prediction."""
     factor = ratio if ratio >= 1 else 1 / ratio
-    amount = f"{factor:.0f}" if factor >= 2.95 else f"{factor:.1f}"
     word = "slower" if ratio >= 1 else "faster"
-    text = f"predicted ~{amount}\u00d7 {word} than before"
+    if factor >= DISPLAY_CAP:
+        text = f"predicted {DISPLAY_CAP:.0f}\u00d7 or more {word} than before"
+    else:
+        amount = f"{factor:.0f}" if factor >= 2.95 else f"{factor:.1f}"
+        text = f"predicted ~{amount}\u00d7 {word} than before"
     return f"{text}: {'; '.join(why)}" if why else text
 
 

@@ -1,7 +1,9 @@
 """Rebuild the predictor end to end (what `tailor perf --train` runs).
 
-corpus of unlabelled functions -> pre-train the autoencoder -> generate and time labelled
-programs -> fit the regressor on the frozen encoder -> fine-tune -> export ONNX + json.
+corpus of unlabelled functions (+ unlabelled generated programs, half the rows) -> pre-train
+the masked denoising autoencoder -> generate and time labelled programs -> fine-tune encoder
+and regressor from the pre-trained weights (early stopping on a validation split) -> export
+ONNX + json.
 
 The budget is small on purpose (minutes on a laptop's CPU): pre-training stops after
 `pretrain_seconds`, labels are a few thousand short programs. Everything slow is cached in
@@ -33,7 +35,7 @@ from selector.perf.labels import (
 )
 from selector.perf.model import PerfNet, fit_predictor, predict, pretrain, reconstruction_error
 
-PRETRAINED_NAME = "perf-pretrained.pt"
+PRETRAINED_NAME = "perf-pretrained-v3.pt"  # v3: 256/64, group masking, generated at half
 
 
 @dataclass
@@ -41,7 +43,7 @@ class TrainConfig:
     labels: int = 4000
     seed: int = 0
     pretrain_seconds: float = 300.0
-    pretrain_steps: int = 20000
+    pretrain_steps: int = 8000
     corpus_max_files: int | None = None
     corpus_roots: list[Path] | None = None  # default: the stdlib and site-packages
     corpus_max_rows: int = 200_000
@@ -49,8 +51,17 @@ class TrainConfig:
     # as in the paper, the generator's own programs are free to pre-train on; only their
     # runtimes cost anything
     generated_unlabelled: int = 60_000
-    head_steps: int = 1500
-    tune_steps: int = 1500
+    # share of the pre-training rows that are generated programs (they are repeated to
+    # reach it): the labelled programs come from the same generator, so the encoder
+    # should know that distribution at least as well as the library code's
+    generated_weight: float = 0.5
+    pretrain_mask: float = 0.3
+    hidden: int = 256
+    code: int = 64
+    # the frozen-encoder stage: 0 measured best (a warm-up of 300 and the earlier 1500 at a
+    # lower fine-tuning rate were both worse at every size in tests/bench/bench_perf.py)
+    head_steps: int = 0
+    tune_steps: int = 3000
 
 
 def split_pairs(data: LabelledSet, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +100,7 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
     torch.set_num_threads(1)
     path = Path(cache_dir) / PRETRAINED_NAME
     torch.manual_seed(config.seed)
-    net = PerfNet(len(FEATURE_NAMES))
+    net = PerfNet(len(FEATURE_NAMES), hidden=config.hidden, code=config.code)
     if path.exists():
         try:
             net.load_state_dict(torch.load(path, weights_only=True))
@@ -108,8 +119,11 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
         programs, _ = generate_programs(config.generated_unlabelled, config.seed + 10_000)
         generated = np.stack([program_features(p.source()) for p in programs])
         log(f"unlabelled generated programs: {len(generated)}")
-        corpus = np.concatenate([corpus, generated])
-    result = pretrain(net, corpus, steps=config.pretrain_steps,
+        weight = min(max(config.generated_weight, 0.0), 0.95)
+        wanted = max(len(generated), round(len(corpus) * weight / (1 - weight)))
+        repeats = -(-wanted // len(generated))
+        corpus = np.concatenate([corpus, np.tile(generated, (repeats, 1))[:wanted]])
+    result = pretrain(net, corpus, steps=config.pretrain_steps, mask=config.pretrain_mask,
                       seconds=config.pretrain_seconds, seed=config.seed,
                       progress=lambda s, loss: log(f"pretrain step {s}: loss {loss:.4f}"))
     log(f"pre-trained {result.steps} steps in {result.seconds:.0f}s, "

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CharTokenizer, tiny_llama
-from test_onnx_export import random_adapter
+from conftest import CharTokenizer, hf_char_tokenizer
+from test_ort_fast import llama, random_adapter
 
 from adapters import onnx_cache
 from adapters.backends import choose
@@ -27,7 +27,7 @@ PROMPT = "def area(r):\n    return "
 def loaded_model(model_dir: Path) -> LoadedModel:
     source = ModelSource(spec=str(model_dir), kind="hf_dir", name="tiny-test",
                          hf_dir=model_dir)
-    return LoadedModel(model=tiny_llama(VOCAB), tokenizer=CharTokenizer(), source=source,
+    return LoadedModel(model=llama(), tokenizer=CharTokenizer(), source=source,
                        path=str(model_dir), load_seconds=0.0, converted=False)
 
 
@@ -36,20 +36,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, onnx_ca
     """(model dir, data dir with the export, the choice), made once for the module."""
     home = tmp_path_factory.mktemp("home")
     model_dir = tmp_path_factory.mktemp("model")
-    tiny_llama(VOCAB).save_pretrained(model_dir)
+    llama().save_pretrained(model_dir)
+    hf_char_tokenizer().save_pretrained(model_dir)
     old = os.environ.get("TAILOR_HOME")
     os.environ["TAILOR_HOME"] = str(home)
     try:
         loaded = loaded_model(model_dir)
         steps: list[str] = []
-        choice = onnx_cache.build(loaded.model, loaded.tokenizer, model_dir, "tiny-test",
+        choice = onnx_cache.build(loaded.tokenizer, model_dir, "tiny-test",
                                   progress=lambda pct, msg: steps.append(msg))
     finally:
         if old is None:
             del os.environ["TAILOR_HOME"]
         else:
             os.environ["TAILOR_HOME"] = old
-    assert steps[0].startswith("exporting") and steps[-1].startswith("chose")
+    assert steps[0].startswith("building the fp32") and steps[-1].startswith("chose")
     return model_dir, home, choice
 
 
@@ -95,7 +96,7 @@ def test_auto_runs_the_export_and_decodes_like_pytorch(
     assert backend.name == "onnxruntime" and backend.variant == "fp32"
     assert "fp32" in backend.reason and backend.problem is None
     ids = CharTokenizer().encode(PROMPT)
-    reference = Engine(tiny_llama(VOCAB), CharTokenizer())
+    reference = Engine(llama(), CharTokenizer())
     assert backend.engine.generate(ids, max_new_tokens=12).token_ids == \
         reference.generate(ids, max_new_tokens=12).token_ids
 
@@ -129,7 +130,8 @@ def test_a_broken_export_falls_back_to_pytorch_with_a_message_and_is_rebuilt(
 def test_an_export_of_other_weights_is_not_used(
         home: Path, built: tuple[Path, Path, onnx_cache.Choice], tmp_path: Path) -> None:
     other = tmp_path / "other-model"
-    tiny_llama(VOCAB, seed=1).save_pretrained(other)
+    llama(seed=1).save_pretrained(other)
+    hf_char_tokenizer().save_pretrained(other)
     loaded = loaded_model(other)
     backend = choose("auto", loaded, 2)
     assert backend.name == "torch" and backend.wants_export
@@ -151,16 +153,16 @@ def test_a_failed_export_is_reported_and_not_retried(
 
 def test_adapters_are_converted_once_and_switch_per_request(
         home: Path, built: tuple[Path, Path, onnx_cache.Choice], tmp_path: Path) -> None:
-    from adapters.ort_engine import OrtEngine
+    from adapters.ort_fast import FastEngine
 
     directory = home / "onnx" / "tiny-test" / "fp32"
-    engine = OrtEngine(directory, CharTokenizer(), threads=1)
-    peft_model, _ = random_adapter(engine.info, tmp_path, 5)
+    engine = FastEngine(directory, CharTokenizer(), threads=1)
+    peft_model, saved = random_adapter(tmp_path, 5)
     slots = OrtAdapterSlots(engine, max_loaded=1)
     ids = CharTokenizer().encode(PROMPT)
     base = engine.generate(ids, max_new_tokens=10).token_ids
-    assert slots.use("repo/v5", tmp_path / "a5")
-    converted = tmp_path / "a5" / CONVERTED
+    assert slots.use("repo/v5", saved)
+    converted = saved / CONVERTED
     tuned = engine.generate(ids, max_new_tokens=10).token_ids
     with torch.no_grad():
         assert tuned == Engine(peft_model, CharTokenizer()).generate(
@@ -168,20 +170,20 @@ def test_adapters_are_converted_once_and_switch_per_request(
     assert tuned != base
     first = converted.stat().st_mtime_ns
     assert slots.use(None) and engine.generate(ids, max_new_tokens=10).token_ids == base
-    assert slots.use("repo/v5", tmp_path / "a5")  # loaded again (max_loaded=1 kept it)
+    assert slots.use("repo/v5", saved)  # loaded again (max_loaded=1 kept it)
     assert converted.stat().st_mtime_ns == first  # not converted a second time
 
 
 def test_a_corrupt_conversion_is_made_again_and_a_corrupt_adapter_is_refused(
         home: Path, tmp_path: Path) -> None:
-    from adapters.ort_engine import OrtEngine
+    from adapters.ort_fast import FastEngine
 
-    engine = OrtEngine(home / "onnx" / "tiny-test" / "fp32", CharTokenizer(), threads=1)
-    random_adapter(engine.info, tmp_path, 6)
-    (tmp_path / "a6" / CONVERTED).write_bytes(b"garbage")
-    os.utime(tmp_path / "a6" / CONVERTED, (2**31, 2**31))  # newer than the weights
+    engine = FastEngine(home / "onnx" / "tiny-test" / "fp32", CharTokenizer(), threads=1)
+    _, saved = random_adapter(tmp_path, 6)
+    (saved / CONVERTED).write_bytes(b"garbage")
+    os.utime(saved / CONVERTED, (2**31, 2**31))  # newer than the weights
     slots = OrtAdapterSlots(engine)
-    assert slots.use("repo/v6", tmp_path / "a6")  # reconverted, not refused
+    assert slots.use("repo/v6", saved)  # reconverted, not refused
     (tmp_path / "a7").mkdir()
     (tmp_path / "a7" / "adapter_config.json").write_text("{}")
     with pytest.raises(AdapterLoadError, match="a7"):
@@ -192,12 +194,12 @@ def test_a_corrupt_conversion_is_made_again_and_a_corrupt_adapter_is_refused(
 def test_both_engines_share_stop_rules_cancellation_reuse_and_timing(home: Path) -> None:
     import threading
 
-    from adapters.ort_engine import OrtEngine
+    from adapters.ort_fast import FastEngine
 
     tokenizer = CharTokenizer()
-    engines = {"torch": Engine(tiny_llama(VOCAB), tokenizer),
-               "onnxruntime": OrtEngine(home / "onnx" / "tiny-test" / "fp32", tokenizer,
-                                        threads=1)}
+    engines = {"torch": Engine(llama(), tokenizer),
+               "onnxruntime": FastEngine(home / "onnx" / "tiny-test" / "fp32", tokenizer,
+                                         threads=1)}
     ids = tokenizer.encode(PROMPT)
     seen: dict[str, list[object]] = {}
     for name, engine in engines.items():

@@ -48,7 +48,7 @@ def test_a_function_made_clearly_slower_gets_a_hint_with_its_reasons() -> None:
     assert hint.predicted_ratio > 1.5
     joined = "; ".join(hint.reasons)
     assert "nests over `others`" in joined or "membership test on a list `out`" in joined
-    assert hint.message().startswith("predicted ~")
+    assert hint.message().startswith("predicted ")
     assert "slower than before" in hint.message()
 
 
@@ -100,6 +100,12 @@ def test_message_wording() -> None:
     assert format_message(3.2, ["a loop now nests over `items`"]) == \
         "predicted ~3\u00d7 slower than before: a loop now nests over `items`"
     assert format_message(0.5, []) == "predicted ~2.0\u00d7 faster than before"
+
+
+def test_extreme_ratios_are_shown_capped_but_keep_their_direction() -> None:
+    assert format_message(295.0, ["x"]) == "predicted 20\u00d7 or more slower than before: x"
+    assert format_message(1 / 40, []) == "predicted 20\u00d7 or more faster than before"
+    assert format_message(19.4, []) == "predicted ~19\u00d7 slower than before"
 
 
 def git(cwd: Path, *args: str) -> None:
