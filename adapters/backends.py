@@ -47,11 +47,10 @@ def torch_backend(loaded: LoadedModel, max_loaded: int, reason: str, *,
 def onnx_backend(loaded: LoadedModel, max_loaded: int) -> Backend:
     """The onnxruntime engine over the cached export; ExportError or the session's own
     error when there is none that runs."""
-    from adapters.ort_fast import FastEngine
     from adapters.ort_slots import OrtAdapterSlots
 
     directory, choice = onnx_cache.find(loaded.source.name, Path(loaded.path))
-    engine = FastEngine(directory, loaded.tokenizer)
+    engine = onnx_cache.open_engine(directory, choice, loaded.tokenizer)
     engine.generate(engine.encode("def main():\n"), max_new_tokens=2)  # fails here if broken
     engine.reset()
     return Backend("onnxruntime", f"export {choice.describe()} at {directory}", engine,

@@ -10,7 +10,8 @@ running stale weights.
 The variant is chosen by measurement on this machine, not by rule: every variant decodes
 the same prompts greedily; the fastest one whose next-token choices agree with the fp32
 graph's at least `MIN_AGREEMENT` of the time (teacher-forced on the fp32 graph's own
-continuations, so one flipped near-tie counts once) wins. Quantisation only pays where its
+continuations, so one flipped near-tie counts once) wins; its long prompt chunks run on a
+dynamic-int8 prefill graph when that graph passes the same test. Quantisation only pays where its
 kernels are fast on this CPU, and a quantised graph that changes many choices is not the
 same model. The free-running agreement (tokens equal until the first difference) is
 recorded too; it is what a user sees, and it punishes early near-ties hard.
@@ -53,11 +54,13 @@ class Choice:
     measured: dict[str, dict[str, float]] = field(default_factory=dict)
     export_seconds: float = 0.0
     created: float = 0.0
+    prefill: bool = False  # long prompt chunks run on the `prefill` graph (dynamic int8)
 
     def describe(self) -> str:
         row = self.measured.get(self.variant, {})
         speed = row.get("decode_tok_s")
-        return (f"{self.variant}" + (f", {speed:.0f} tok/s decode when measured" if speed else "")
+        return (f"{self.variant}" + (" (int8 prefill)" if self.prefill else "")
+                + (f", {speed:.0f} tok/s decode when measured" if speed else "")
                 + (f", {row['agreement']:.0%} of next-token choices as fp32's"
                    if "agreement" in row and self.variant != "fp32" else ""))
 
@@ -86,10 +89,20 @@ def find(model_name: str, model_dir: Path) -> tuple[Path, Choice]:
         raise ExportError(f"the export of {model_name} was made from other weights "
                           f"than {model_dir}")
     directory = base / choice.variant
-    for name in ("model.onnx", "graph.json"):
-        if not (directory / name).exists():
-            raise ExportError(f"the export at {directory} lacks {name}")
+    for graph in [directory] + ([base / "prefill"] if choice.prefill else []):
+        for name in ("model.onnx", "graph.json"):
+            if not (graph / name).exists():
+                raise ExportError(f"the export at {graph} lacks {name}")
     return directory, choice
+
+
+def open_engine(directory: Path, choice: Choice, tokenizer: Any,
+                threads: int | None = None) -> Any:
+    """The engine for a found export (with its prefill graph when it has one)."""
+    from adapters.ort_fast import FastEngine
+
+    prefill = directory.parent / "prefill" if choice.prefill else None
+    return FastEngine(directory, tokenizer, threads=threads, prefill=prefill)
 
 
 def discard(model_name: str) -> None:
@@ -123,13 +136,15 @@ def _prompts(tokenizer: Any, count: int = 4, length: int = 400) -> list[list[int
 
 
 def measure(directory: Path, tokenizer: Any, prompts: list[list[int]],
-            reference: list[list[int]] | None = None, new_tokens: int = 16
-            ) -> tuple[dict[str, float], list[list[int]]]:
+            reference: list[list[int]] | None = None, new_tokens: int = 16,
+            prefill: Path | None = None) -> tuple[dict[str, float], list[list[int]]]:
     """Decode speed, prefill time and agreement with `reference` (the fp32 graph's greedy
-    continuations; None: this is the reference) of one exported graph, with its tokens."""
+    continuations; None: this is the reference) of one exported graph, with its tokens.
+    The teacher-forced agreement is the decode graph's own; the free-running one is what
+    the user gets (with the prefill graph, if any)."""
     from adapters.ort_fast import FastEngine
 
-    engine = FastEngine(directory, tokenizer)
+    engine = FastEngine(directory, tokenizer, prefill=prefill)
     room = engine.max_tokens - new_tokens - 1
     prompts = [p[-room:] for p in prompts]  # the same cut for every variant
     engine.generate(prompts[0][:16], max_new_tokens=2)  # pay the first run's costs
@@ -145,14 +160,23 @@ def measure(directory: Path, tokenizer: Any, prompts: list[list[int]],
            "prefill_ms": round(prefill_ms / len(prompts), 1), "agreement": 1.0,
            "free_agreement": 1.0}
     if reference is not None:
+        plain = engine if prefill is None else FastEngine(directory, tokenizer)
         same = total = 0
         for prompt, ref in zip(prompts, reference, strict=True):
             if ref:
-                picks = engine.greedy_choices(prompt + ref[:-1], len(ref))
+                picks = plain.greedy_choices(prompt + ref[:-1], len(ref))
                 same += sum(a == b for a, b in zip(picks, ref, strict=True))
                 total += len(ref)
         row["agreement"] = round(same / max(total, 1), 3)
         row["free_agreement"] = round(agreement(reference, tokens), 3)
+        if prefill is not None:  # the same measure for long chunks on the prefill graph
+            same = total = 0
+            for prompt, ref in zip(prompts, reference, strict=True):
+                if ref:
+                    picks = engine.greedy_choices(prompt + ref[:-1], len(ref))
+                    same += sum(a == b for a, b in zip(picks, ref, strict=True))
+                    total += len(ref)
+            row["prefill_agreement"] = round(same / max(total, 1), 3)
     return row, tokens
 
 
@@ -174,6 +198,7 @@ def build(tokenizer: Any, model_dir: Path, model_name: str,
           progress: Callable[[int, str], None] = lambda pct, msg: None) -> Choice:
     """Build every variant, measure and choose; returns the choice written to chosen.json."""
     from adapters.ort_fast import build as build_graph
+    from adapters.ort_fast import build_prefill
 
     base = root(model_name)
     base.mkdir(parents=True, exist_ok=True)
@@ -185,13 +210,24 @@ def build(tokenizer: Any, model_dir: Path, model_name: str,
         with contextlib.redirect_stdout(sys.stderr):  # builders print; stdout may be JSON
             _atomic_dir(base / kind, functools.partial(build_graph, model_dir,
                                                        precision=kind))
+    prefill: Path | None = base / "prefill"
+    if len(kinds) > 1:
+        progress(65, "building the prefill graph")
+        try:
+            _atomic_dir(base / "prefill", functools.partial(build_prefill, base / "fp32"))
+        except Exception:  # an optimisation: decoding works without it
+            log.exception("no prefill graph; long prompts run on the decode graph")
+            prefill = None
+    else:
+        prefill = None
     export_seconds = time.perf_counter() - started
     prompts = _prompts(tokenizer)
     measured: dict[str, dict[str, float]] = {}
     reference: list[list[int]] | None = None
     for i, kind in enumerate(kinds):
         progress(70 + 8 * i, f"measuring {kind}")
-        row, tokens = measure(base / kind, tokenizer, prompts, reference)
+        row, tokens = measure(base / kind, tokenizer, prompts, reference,
+                              prefill=prefill if kind != "fp32" else None)
         reference = reference or tokens
         measured[kind] = row
         log.info("variant %s: %s", kind, row)
@@ -200,8 +236,13 @@ def build(tokenizer: Any, model_dir: Path, model_name: str,
     for kind in variants:
         if kind not in (variant, "fp32"):
             shutil.rmtree(base / kind, ignore_errors=True)  # ~0.2-0.6 GB each, never run
+    uses_prefill = prefill is not None and variant != "fp32" and \
+        measured[variant].get("prefill_agreement", 0.0) >= MIN_AGREEMENT
+    if prefill is not None and not uses_prefill:
+        shutil.rmtree(prefill, ignore_errors=True)
     choice = Choice(variant=variant, source=source_signature(model_dir), measured=measured,
-                    export_seconds=round(export_seconds, 1), created=time.time())
+                    export_seconds=round(export_seconds, 1), created=time.time(),
+                    prefill=uses_prefill)
     tmp = base / ".chosen.json.tmp"
     tmp.write_text(json.dumps(asdict(choice), indent=1))
     tmp.rename(base / "chosen.json")

@@ -114,7 +114,6 @@ def bench_backends(backends: list[str], files: list[str] | None = None, cursors:
                 AdapterSlots(loaded.model, 1).use("bench", adapter)
             runners[name] = _engine_runner(engine)
         elif name == "onnxruntime":
-            from adapters.ort_fast import FastEngine
             from adapters.ort_slots import OrtAdapterSlots
 
             try:
@@ -134,7 +133,8 @@ def bench_backends(backends: list[str], files: list[str] | None = None, cursors:
                     build(Path(loaded.path), directory, variant)
             notes["onnxruntime"] = f"variant {variant or choice.variant}; chosen at export: " \
                 f"{choice.describe()}; export took {choice.export_seconds:.0f} s"
-            ort_engine = FastEngine(directory, loaded.tokenizer, threads=threads)
+            ort_engine = onnx_cache.open_engine(directory, choice, loaded.tokenizer,
+                                                threads=threads)
             if adapter is not None:
                 OrtAdapterSlots(ort_engine, 1).use("bench", adapter)
             runners[name] = _engine_runner(ort_engine)

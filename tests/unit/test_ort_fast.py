@@ -174,3 +174,22 @@ def test_an_adapter_for_another_model_is_refused(graph: Path, tmp_path: Path) ->
     _, saved = random_adapter(tmp_path, 9)
     with pytest.raises(ValueError, match="has no input in the exported graph"):
         convert_adapter(saved, tmp_path / "x.onnx_adapter", other)
+
+
+def test_a_prefill_graph_shares_the_cache_with_the_decode_graph(graph: Path,
+                                                                  tmp_path: Path) -> None:
+    from adapters.ort_fast import build_prefill
+
+    prefill = build_prefill(graph, tmp_path / "prefill")
+    ids = TOKENIZER.encode(TEXT * 2)
+    assert len(ids) >= FastEngine.PREFILL_MIN
+    exact = FastEngine(graph, TOKENIZER, threads=1)
+    mixed = FastEngine(graph, TOKENIZER, threads=1, prefill=prefill)
+    # The long chunk runs on the int8 graph: close to fp32, not equal.
+    long_exact, long_mixed = exact._forward(ids, keep=1), mixed._forward(ids, keep=1)
+    assert not torch.equal(long_exact, long_mixed)
+    assert torch.nn.functional.cosine_similarity(long_exact, long_mixed).item() > 0.99
+    # One more token runs on the decode graph over the cache the int8 graph wrote.
+    step_exact, step_mixed = exact._forward([ids[0]]), mixed._forward([ids[0]])
+    assert torch.nn.functional.cosine_similarity(step_exact, step_mixed).item() > 0.99
+    assert exact.cached_tokens == mixed.cached_tokens == len(ids) + 1
