@@ -345,14 +345,19 @@ def build_prefill(fp32_dir: Path, target: Path) -> Path:
     VNNI int8 products did it in about half the time of int4 `MatMulNBits` here, while
     decoding (memory traffic) stays on the int4 graph. Same inputs and outputs, so both
     graphs share one KV cache. The LoRA branches are not constant products and stay float."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target.mkdir(parents=True, exist_ok=True)
     logging.getLogger("onnxruntime.quantization").setLevel(logging.ERROR)
+    graph = onnx.load(str(fp32_dir / "model.onnx"), load_external_data=False).graph
+    # The output layer stays float: its logits pick the first token directly, and with
+    # `logits_to_keep` it computes one row, so quantising it would save nothing.
+    output_layer = [n.name for n in graph.node if n.op_type == "MatMul" and "lm_head" in n.name]
     quantize_dynamic(str(fp32_dir / "model.onnx"), str(target / "model.onnx"),
                      op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
                      per_channel=True, use_external_data_format=True,
-                     extra_options={"MatMulConstBOnly": True})
+                     nodes_to_exclude=output_layer, extra_options={"MatMulConstBOnly": True})
     for name in ("graph.json", "genai_config.json"):
         shutil.copy(fp32_dir / name, target / name)
     return target
