@@ -187,9 +187,13 @@ def test_a_prefill_graph_shares_the_cache_with_the_decode_graph(graph: Path,
     mixed = FastEngine(graph, TOKENIZER, threads=1, prefill=prefill)
     # The long chunk runs on the int8 graph: close to fp32, not equal.
     long_exact, long_mixed = exact._forward(ids, keep=1), mixed._forward(ids, keep=1)
+    cosine = torch.nn.functional.cosine_similarity
     assert not torch.equal(long_exact, long_mixed)
-    assert torch.nn.functional.cosine_similarity(long_exact, long_mixed).item() > 0.99
-    # One more token runs on the decode graph over the cache the int8 graph wrote.
+    assert cosine(long_exact, long_mixed).item() > 0.95
+    # One more token runs on the decode graph over the cache the int8 graph wrote: close to
+    # the fp32 continuation, far from the same token without that cache.
     step_exact, step_mixed = exact._forward([ids[0]]), mixed._forward([ids[0]])
-    assert torch.nn.functional.cosine_similarity(step_exact, step_mixed).item() > 0.99
+    alone = FastEngine(graph, TOKENIZER, threads=1)._forward([ids[0]])
+    assert cosine(step_exact, step_mixed).item() > 0.95
+    assert cosine(step_exact, step_mixed).item() > cosine(alone, step_mixed).item() + 0.1
     assert exact.cached_tokens == mixed.cached_tokens == len(ids) + 1
