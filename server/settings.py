@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -179,6 +180,11 @@ def parse_settings(data: Any) -> tuple[Settings, list[str]]:
     """
     settings = Settings()
     errors: list[str] = []
+    # `TAILOR_BACKEND` pins the backend's default for a process (e.g. a machine where
+    # building the onnxruntime graphs in the background is unwanted); a sent value wins.
+    pinned = os.environ.get("TAILOR_BACKEND")
+    if pinned in _CHOICES["backend"]:
+        settings.backend = pinned
     if data is None:
         return settings, errors
     if isinstance(data, dict) and set(data) == {"tailor"}:

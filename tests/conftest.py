@@ -20,3 +20,6 @@ _persistent = Path(os.environ.setdefault("TAILOR_TEST_HOME",
 _session = Path(tempfile.mkdtemp(prefix="tailor-test-home-"))
 (_session / "models").symlink_to(_persistent / "models", target_is_directory=True)
 os.environ["TAILOR_TEST_SESSION_HOME"] = str(_session)
+# Servers under test run PyTorch unless a test asks for another backend: a background export
+# started by an idle server would compete with the tests for the CPU.
+os.environ.setdefault("TAILOR_BACKEND", "torch")

@@ -34,7 +34,8 @@ MODEL = "smollm2-135m-instruct"
 
 async def start(home: Path, options: dict[str, Any]) -> LanguageClient:
     config = ClientServerConfig(server_command=SERVER_COMMAND,
-                                server_env=server_env(TAILOR_HOME=str(home)))
+                                server_env=server_env(TAILOR_HOME=str(home),
+                                                      TAILOR_BACKEND="auto"))
     client = await config.start()
     await client.initialize_session(types.InitializeParams(
         capabilities=CAPS, initialization_options=options))

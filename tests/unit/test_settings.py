@@ -8,6 +8,12 @@ import pytest
 from server.settings import Settings, parse_settings
 
 
+@pytest.fixture(autouse=True)
+def _no_pinned_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/conftest.py pins servers under test to torch; these test the defaults."""
+    monkeypatch.delenv("TAILOR_BACKEND", raising=False)
+
+
 @pytest.mark.parametrize("data", [None, {}])
 def test_nothing_given_means_defaults(data):
     settings, errors = parse_settings(data)
@@ -144,3 +150,11 @@ def test_non_finite_numbers_are_rejected_not_fatal(value):
     assert settings.completion == Settings().completion
     assert settings.perf == Settings().perf
     assert len(errors) == 2
+
+
+def test_tailor_backend_pins_the_default_and_a_sent_value_wins(monkeypatch) -> None:
+    monkeypatch.setenv("TAILOR_BACKEND", "onnxruntime")
+    assert parse_settings(None)[0].backend == "onnxruntime"
+    assert parse_settings({"backend": "torch"})[0].backend == "torch"
+    monkeypatch.setenv("TAILOR_BACKEND", "gpu")  # not a backend: ignored
+    assert parse_settings({})[0].backend == "auto"
