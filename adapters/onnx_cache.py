@@ -161,23 +161,24 @@ def measure(directory: Path, tokenizer: Any, prompts: list[list[int]],
            "free_agreement": 1.0}
     if reference is not None:
         plain = engine if prefill is None else FastEngine(directory, tokenizer)
-        same = total = 0
-        for prompt, ref in zip(prompts, reference, strict=True):
-            if ref:
-                picks = plain.greedy_choices(prompt + ref[:-1], len(ref))
-                same += sum(a == b for a, b in zip(picks, ref, strict=True))
-                total += len(ref)
-        row["agreement"] = round(same / max(total, 1), 3)
+        row["agreement"] = forced_agreement(plain, prompts, reference)
         row["free_agreement"] = round(agreement(reference, tokens), 3)
-        if prefill is not None:  # the same measure for long chunks on the prefill graph
-            same = total = 0
-            for prompt, ref in zip(prompts, reference, strict=True):
-                if ref:
-                    picks = engine.greedy_choices(prompt + ref[:-1], len(ref))
-                    same += sum(a == b for a, b in zip(picks, ref, strict=True))
-                    total += len(ref)
-            row["prefill_agreement"] = round(same / max(total, 1), 3)
+        if prefill is not None:  # long chunks (the whole forced pass) on the prefill graph
+            row["prefill_agreement"] = forced_agreement(engine, prompts, reference)
     return row, tokens
+
+
+def forced_agreement(engine: Any, prompts: list[list[int]],
+                     reference: list[list[int]]) -> float:
+    """Share of the reference continuations' tokens that `engine` picks greedily when fed
+    the reference text before each (teacher forcing)."""
+    same = total = 0
+    for prompt, ref in zip(prompts, reference, strict=True):
+        if ref:
+            picks = engine.greedy_choices(prompt + ref[:-1], len(ref))
+            same += sum(a == b for a, b in zip(picks, ref, strict=True))
+            total += len(ref)
+    return round(same / max(total, 1), 3)
 
 
 def agreement(reference: list[list[int]], other: list[list[int]]) -> float:
