@@ -5,14 +5,18 @@ The prediction (`selector.perf`) parses and predicts; it never runs the user's c
 baseline of a document is its text at the last save (at first, its text when opened: what
 was on disk). A hint stays while its function is unchanged since the save that produced it,
 and is recomputed when the function changes; a function brought back under the threshold
-loses its hint. Prediction runs on a worker thread (parsing a large module takes a while);
-saves of one document are handled in order.
+loses its hint. With `perf.measure` (off by default) each hinted top-level function is also
+timed, before and after, on generated inputs in the sandbox (`selector.perf.sandbox`: a
+subprocess with time and memory limits); the measurement is shown and refines later
+predictions (`selector.perf.calibration`). Prediction runs on a worker thread (parsing a
+large module takes a while); saves of one document are handled in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ class PerfState:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     tasks: set[asyncio.Future[None]] = field(default_factory=set)
     broken: str | None = None  # why the predictor cannot run (reported once)
+    calibration: Any = None  # selector.perf.calibration.Calibration, loaded on first use
 
 
 def _state(ls: TailorServer) -> PerfState:
@@ -48,18 +53,28 @@ def is_python(uri: str, language_id: str | None) -> bool:
     return language_id == "python" or Path(path).suffix in (".py", ".pyi")
 
 
-def to_diagnostic(hint: Any) -> types.Diagnostic:
+MEASURE_SIZE = 200  # elements per generated input: larger than the training programs' 48
+
+
+def to_diagnostic(hint: Any, measured: float | None = None) -> types.Diagnostic:
     r = hint.range
     slower = hint.predicted_ratio >= 1
+    message = hint.message()
+    data = {"predictedRatio": hint.predicted_ratio, "reasons": hint.reasons,
+            "function": hint.qualname}
+    if measured is not None:
+        factor, word = (measured, "slower") if measured >= 1 else (1 / measured, "faster")
+        message += (f" (measured {factor:.1f}\u00d7 {word} on generated inputs of "
+                    f"{MEASURE_SIZE} elements)")
+        data["measuredRatio"] = round(measured, 4)
     return types.Diagnostic(
         range=types.Range(start=types.Position(r.start_line, r.start_character),
                           end=types.Position(r.end_line, r.end_character)),
-        message=hint.message(), source="tailor-perf", code="perf-slower" if slower
+        message=message, source="tailor-perf", code="perf-slower" if slower
         else "perf-faster",
         severity=types.DiagnosticSeverity.Information if slower
         else types.DiagnosticSeverity.Hint,
-        data={"predictedRatio": hint.predicted_ratio, "reasons": hint.reasons,
-              "function": hint.qualname})
+        data=data)
 
 
 def custom_model_dir() -> Path:
@@ -83,17 +98,51 @@ def predictor() -> Any:
     return shipped_predictor()
 
 
-def compute(old: str, new: str, threshold: float) -> tuple[dict[str, Any], set[str]]:
-    """(hints above the threshold by qualified name, names of every changed function)."""
+def calibration(state: PerfState) -> Any:
+    from adapters.paths import data_dir
+    from selector.perf.calibration import Calibration
+
+    if state.calibration is None:
+        state.calibration = Calibration(data_dir() / "perf" / "measured.jsonl")
+    return state.calibration
+
+
+def compute(old: str, new: str, threshold: float, calibrated: Any = None
+            ) -> tuple[dict[str, tuple[Any, float]], set[str]]:
+    """(hints above the threshold by qualified name, each with its uncalibrated ratio;
+    names of every changed function). `calibrated` rescales ratios by what the user's
+    own measurements showed (`perf.measure`)."""
     from selector.perf.hints import changed_functions, function_hints
 
     try:
         changed = {after.qualname for _, after in changed_functions(old, new)}
     except (SyntaxError, ValueError, RecursionError):
         return {}, set()
-    hints = {h.qualname: h for h in function_hints(old, new, predictor=predictor(),
-                                                   threshold=threshold)}
+    hints: dict[str, tuple[Any, float]] = {}
+    for hint in function_hints(old, new, predictor=predictor(), threshold=None):
+        raw = hint.predicted_ratio
+        if calibrated is not None:
+            hint.predicted_ratio = round(calibrated.apply(raw), 4)
+        if abs(math.log(hint.predicted_ratio)) >= math.log(threshold):
+            hints[hint.qualname] = (hint, raw)
     return hints, changed
+
+
+def measure(old: str, new: str, name: str) -> float | None:
+    """After / before runtime of the user's top-level function `name`, timed in the
+    sandbox on generated inputs; None when either version cannot be timed (it needs other
+    modules, fails on the inputs, runs too long...). Called only with `perf.measure` on."""
+    from selector.perf.sandbox import Limits, measure_user_function
+
+    limits = Limits(seconds=2.0, setup_seconds=10.0)
+    before = measure_user_function(old, name, allowed=True, size=MEASURE_SIZE, limits=limits)
+    after = measure_user_function(new, name, allowed=True, size=MEASURE_SIZE, limits=limits)
+    if before.status != "ok" or after.status != "ok" or not before.seconds or \
+            not after.seconds:
+        log.info("perf: %s not measured (%s / %s)", name, before.error or before.status,
+                 after.error or after.status)
+        return None
+    return after.seconds / before.seconds
 
 
 async def on_save(ls: TailorServer, uri: str) -> None:
@@ -120,7 +169,7 @@ async def _on_save(ls: TailorServer, state: PerfState, uri: str) -> None:
         return
     try:
         hints, changed = await asyncio.to_thread(compute, old, new,
-                                                 ls.settings.perf.threshold)
+                                                 ls.settings.perf.threshold, calibration(state))
     except Exception as exc:  # e.g. a predictor that cannot load: say so once, stop trying
         state.broken = f"{type(exc).__name__}: {exc}"
         log.exception("performance hints are off")
@@ -130,11 +179,24 @@ async def _on_save(ls: TailorServer, state: PerfState, uri: str) -> None:
     current = state.hints.setdefault(uri, {})
     for name in changed:
         current.pop(name, None)
-    for name, hint in hints.items():
+    for name, (hint, _) in hints.items():
         current[name] = to_diagnostic(hint)
     log.info("perf %s: %d changed function(s), %d hint(s)", Path(to_fs_path(uri) or uri).name,
              len(changed), len(hints))
     diagnostics.update(ls, uri, PART, list(current.values()), version)
+    if not ls.settings.perf.measure:
+        return  # the user's code is never run unless they turned this on
+    measured_any = False
+    for name, (hint, raw) in hints.items():
+        if hint.qualname != hint.name:
+            continue  # methods and nested functions need their class or closure
+        ratio = await asyncio.to_thread(measure, old, new, hint.name)
+        if ratio is not None and current.get(name) is not None:
+            calibration(state).add(raw, ratio)
+            current[name] = to_diagnostic(hint, ratio)
+            measured_any = True
+    if measured_any:
+        diagnostics.update(ls, uri, PART, list(current.values()), version)
 
 
 def _schedule(ls: TailorServer, uri: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 def cmd_perf(args: argparse.Namespace) -> int:
     from adapters.paths import cache_dir
-    from server.perf import custom_model_dir, predictor
+    from server.perf import custom_model_dir
 
     if args.train:
         from selector.perf.train import TrainConfig, train_model
@@ -27,7 +27,10 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if not args.file:
         print("tailor perf: give a FILE (or --train)", file=sys.stderr)
         return 2
-    from selector.perf.hints import function_hints, source_at_revision
+    from adapters.paths import data_dir
+    from selector.perf.calibration import Calibration
+    from selector.perf.hints import source_at_revision
+    from server.perf import compute
 
     path = Path(args.file).resolve()
     try:
@@ -39,8 +42,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if old is None:
         print(f"tailor perf: {path.name} is not in git at {args.against}", file=sys.stderr)
         return 2
-    hints = function_hints(old, new, predictor=predictor(),
-                           threshold=None if args.all else args.threshold)
+    found, _ = compute(old, new, 1.0 if args.all else args.threshold,
+                       Calibration(data_dir() / "perf" / "measured.jsonl"))
+    hints = [hint for hint, _ in found.values()]
     data: dict[str, Any] = {"file": str(path), "against": args.against,
                             "functions": [h.to_json() for h in hints]}
     if args.json:

@@ -93,6 +93,7 @@ async def test_a_save_that_makes_a_function_slower_gets_a_hint_on_its_name(
     assert hint.severity == types.DiagnosticSeverity.Information
     assert "slower" in hint.message and "others" in hint.message, hint.message
     assert hint.data["predictedRatio"] >= 1.5 and hint.data["reasons"]
+    assert "measured" not in hint.message and "measuredRatio" not in hint.data  # not allowed
 
     # Saving an unrelated edit keeps the hint (its function did not change again) ...
     save(client, uri, AFTER.replace("sum(values)", "sum(values, 0)"), 4)
@@ -108,6 +109,31 @@ async def test_a_save_that_makes_a_function_slower_gets_a_hint_on_its_name(
     (faster,) = await wait_for_perf(client, uri, 1)
     assert "faster" in faster.message and faster.severity == types.DiagnosticSeverity.Hint
     assert faster.data["predictedRatio"] <= 1 / 1.5
+
+
+async def test_with_perf_measure_the_functions_are_timed_in_the_sandbox(
+        client: LanguageClient, tmp_path: Path) -> None:
+    home = Path(server_env()["TAILOR_HOME"])
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"tailor": {"backend": "torch", "perf": {"measure": True}}}))
+    path = tmp_path / "measured.py"
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                             text=BEFORE)))
+    save(client, uri, AFTER, 2)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 120
+    while loop.time() < end:
+        hints = await wait_for_perf(client, uri, 1)
+        if hints and "measuredRatio" in hints[0].data:
+            break
+        await asyncio.sleep(0.2)
+    (hint,) = await wait_for_perf(client, uri, 1)
+    assert "measured" in hint.message, hint.message
+    # The nested scan of a 200-element list against a set lookup: clearly slower, for real.
+    assert hint.data["measuredRatio"] > 3, hint.data
+    assert (home / "perf" / "measured.jsonl").read_text().count("\n") >= 1
 
 
 async def test_hints_can_be_switched_off(client: LanguageClient, tmp_path: Path) -> None:
