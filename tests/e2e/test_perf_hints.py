@@ -149,7 +149,7 @@ async def test_hints_can_be_switched_off(client: LanguageClient, tmp_path: Path)
     assert await wait_for_perf(client, uri, 1, timeout=1) == []
 
 
-def test_tailor_perf_compares_with_a_git_revision(tmp_path: Path) -> None:
+async def test_tailor_perf_compares_with_a_git_revision(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     make_repo(repo)
     (repo / "sets.py").write_text(BEFORE)
