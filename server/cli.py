@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.perf_cli import add_parsers as add_perf_parsers
 
     add_perf_parsers(sub)  # perf
+    from server.select_cli import add_parsers as add_select_parsers
+
+    add_select_parsers(sub)  # select, zoo build
     return parser
 
 

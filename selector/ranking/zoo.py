@@ -151,7 +151,7 @@ def train_zoo(recipe: ZooRecipe, tokenizer: Any, train_ids: Sequence[int],
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if progress is not None:
-            progress({"step": step + 1, "steps": total_steps, "loss": float(out.loss)})
+            progress({"step": step + 1, "steps": total_steps, "loss": float(out.loss.detach())})
     held, counted = stream_loss(model, held_ids, seq, eval_tokens)
     baseline = unigram_loss(train_ids, list(held_ids)[:eval_tokens], vocab)
     model.eval()

@@ -1,0 +1,276 @@
+"""Rank candidate base models for one repository: proxies, prediction, a budgeted search.
+
+This is the orchestrator the CLI (`tailor select`) and the server's background job call.
+It reads the repository once (`adapters.dataset`, the same examples and held-out slice an
+adapter is trained and judged on), measures the cheap proxies of every candidate that can
+be loaded (one at a time, so only one model is in memory), turns them into a predicted
+fine-tuned score, and lets successive halving spend a fixed number of real LoRA
+fine-tunes (`adapters.train` for a fraction of a full run) on the most promising ones.
+The whole ranking is cached per (repository, candidate set, settings) and recomputed only
+when the repository has drifted (`cache.py`), since it costs minutes.
+
+Without a fitted predictor (no `tailor select --ground-truth` run yet), the prediction is
+the zero-shot score (next-line exact match, loss after the LoRA probe as tie-breaker),
+which is a fair ordering but not a fine-tuned estimate; the result says which was used.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.paths import data_dir
+from adapters.train import Budget
+from selector.ranking.cache import RankingCache, cached_ranking
+from selector.ranking.catalogue import ModelSpec
+from selector.ranking.predictor import RidgePredictor, score
+from selector.ranking.proxies import Proxies, measure
+from selector.ranking.search import Candidate, FineTuneBudget, successive_halving
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+# spec -> (model, tokenizer); raises when the model cannot be loaded.
+Loader = Callable[[ModelSpec], tuple[Any, Any]]
+
+DEFAULT_FULL_RUN = Budget(tokens=50_000)  # one "full" fine-tune of the search
+SAMPLE_TRAIN = 64  # proxy examples: enough for LogME's classes and the LoRA probe
+SAMPLE_HELDOUT = 32
+SAMPLE_PAIRS = 20
+TRAIN_PAIRS = 30  # next-line pairs a search fine-tune is scored on
+
+
+def predictor_path() -> Path:
+    """Where `tailor select --ground-truth` keeps the fitted predictor."""
+    return data_dir() / "selector" / "predictor.json"
+
+
+def load_predictor(path: Path | None = None) -> RidgePredictor | None:
+    """The fitted predictor, or None when there is none (or it is unreadable)."""
+    path = path or predictor_path()
+    if not path.is_file():
+        return None
+    try:
+        return RidgePredictor.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable predictor %s: %s", path, exc)
+        return None
+
+
+def load_candidate(spec: ModelSpec) -> tuple[Any, Any]:
+    from adapters.models import load
+
+    loaded = load(spec.load_spec())
+    return loaded.model, loaded.tokenizer
+
+
+def zero_shot_prediction(proxies: Proxies) -> float:
+    """The fallback prediction, on the same scale as the measured score."""
+    loss = proxies.lora_loss if proxies.lora_loss is not None else proxies.zero_shot_loss
+    return score(proxies.zero_shot_exact_match or 0.0,
+                 loss if loss is not None and math.isfinite(loss) else 1e6)
+
+
+def _spread(items: Sequence[Any], n: int) -> list[Any]:
+    """`n` items evenly spread over the sequence (deterministic), or all of them."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+@dataclass
+class Sample:
+    """What the proxies see: a small, fixed slice of the repository's examples."""
+
+    train: list[Any]
+    heldout: list[Any]
+    nextline: list[tuple[str, str]]
+
+
+def repository_sample(data: Any) -> Sample:
+    train, heldout = list(data.train), list(data.heldout)
+    if not heldout and len(train) >= 2:  # no held-out files: hold out a slice of train
+        cut = max(1, len(train) // 10)
+        train, heldout = train[:-cut], train[-cut:]
+    return Sample(_spread(train, SAMPLE_TRAIN), _spread(heldout, SAMPLE_HELDOUT),
+                  _spread(list(data.nextline), SAMPLE_PAIRS))
+
+
+def _scaled(full: Budget, fraction: float) -> Budget:
+    return Budget(seconds=None if full.seconds is None else full.seconds * fraction,
+                  tokens=None if full.tokens is None else max(1, int(full.tokens * fraction)))
+
+
+@dataclass
+class LoraTrainer:
+    """The search's trainer: a real LoRA fine-tune (`adapters.train`) of a candidate for a
+    fraction of `full_run`, scored as the predictor's target (`predictor.score`). The
+    adapter is thrown away; the model is loaded for the run and released after it."""
+
+    specs: dict[str, ModelSpec]
+    data: Any  # adapters.dataset.TrainingData
+    full_run: Budget = DEFAULT_FULL_RUN
+    loader: Loader = load_candidate
+    seed: int = 0
+    progress: Progress | None = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, model_id: str, fraction: float) -> float:
+        from adapters.lora import attach
+        from adapters.train import train
+
+        budget = _scaled(self.full_run, fraction)
+        if self.progress:
+            self.progress(f"fine-tuning {model_id} for {budget.describe()}")
+        record: dict[str, Any] = {"model": model_id, "fraction": fraction,
+                                  "budget": budget.describe()}
+        self.runs.append(record)
+        try:
+            model, tokenizer = self.loader(self.specs[model_id])
+            peft_model = attach(model)
+            result = train(peft_model, tokenizer, self.data, budget=budget, seed=self.seed,
+                           nextline_pairs=TRAIN_PAIRS)
+        except Exception as exc:  # a candidate that cannot be trained ranks last
+            log.warning("fine-tuning %s failed: %s", model_id, exc)
+            record["error"] = str(exc)
+            record["score"] = -1.0
+            return -1.0
+        finally:
+            gc.collect()
+        loss = result.heldout_loss_after
+        record.update(heldout_loss=loss, exact_match=result.exact_match_after,
+                      tokens=result.tokens, seconds=round(result.seconds, 3))
+        record["score"] = score(result.exact_match_after or 0.0,
+                                loss if loss is not None else 1e6)
+        return float(record["score"])
+
+
+@dataclass
+class Ranking:
+    """Candidates best first (the list `tailor select --json` prints), and how it was made."""
+
+    candidates: list[dict[str, Any]]
+    refreshed: bool = True
+    reason: str = ""  # "cached", "no cached ranking", a drift reason, "forced"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pick(self) -> str | None:
+        return self.meta.get("pick")
+
+
+def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
+             latency_budget_ms: float, predictor: RidgePredictor | None, full_run: Budget,
+             loader: Loader, progress: Progress, top_k: int, seed: int) -> dict[str, Any]:
+    from adapters.dataset import build_training_data
+
+    started = time.perf_counter()
+    progress(f"reading {root}")
+    data = build_training_data(root)
+    sample = repository_sample(data)
+    if not sample.train:
+        note = data.summary.get("note") or "no source files found"
+        raise ValueError(f"no training data in {root} ({note})")
+    measured: dict[str, Proxies] = {}
+    skipped: dict[str, str] = {}
+    for spec in specs:
+        if not spec.available():
+            skipped[spec.id] = (f"not built yet (tailor zoo build --only {spec.id})"
+                                if spec.kind in ("derived", "zoo") else "not available")
+            continue
+        progress(f"measuring {spec.id}")
+        try:
+            model, tokenizer = loader(spec)
+            proxies, model = measure(model, tokenizer, train=sample.train,
+                                     heldout=sample.heldout, nextline=sample.nextline)
+        except Exception as exc:  # one broken candidate must not stop the ranking
+            log.warning("cannot measure %s: %s", spec.id, exc)
+            skipped[spec.id] = f"could not be loaded or measured: {exc}"
+            continue
+        finally:
+            model = tokenizer = None
+            gc.collect()
+        measured[spec.id] = proxies
+    ids = list(measured)
+    if predictor is not None and ids:
+        predicted = predictor.predict([measured[m].features() for m in ids])
+        method = "ridge predictor"
+    else:
+        predicted = [zero_shot_prediction(measured[m]) for m in ids]
+        method = "zero-shot score (no fitted predictor)"
+    candidates = [Candidate(m, p, latency_ms=measured[m].latency_ms)
+                  for m, p in zip(ids, predicted, strict=True)]
+    by_id = {s.id: s for s in specs}
+    trainer = LoraTrainer(by_id, data, full_run=full_run, loader=loader, seed=seed,
+                          progress=progress)
+    fine_tunes = FineTuneBudget(max_runs=budget)
+    result = successive_halving(candidates, trainer, fine_tunes, top_k=top_k,
+                                latency_budget_ms=latency_budget_ms)
+    rows: list[dict[str, Any]] = []
+    for row in result.ranking:
+        spec = by_id[row["model"]]
+        scores = row["measured"]
+        longest = max(scores, key=float) if scores else None
+        runs = [r for r in trainer.runs if r["model"] == spec.id]
+        rows.append({**row, "kind": spec.kind, "parameters": spec.parameters,
+                     "available": True, "skipped": None,
+                     "measured_score": None if longest is None else scores[longest],
+                     "measured_fraction": None if longest is None else float(longest),
+                     "fine_tunes": runs, "proxies": measured[spec.id].to_dict()})
+    for model_id, why in skipped.items():
+        spec = by_id[model_id]
+        rows.append({"model": model_id, "kind": spec.kind, "parameters": spec.parameters,
+                     "predicted_score": None, "latency_ms": None, "measured": {},
+                     "measured_score": None, "measured_fraction": None, "utility": None,
+                     "within_latency_budget": None, "available": False, "skipped": why,
+                     "fine_tunes": [], "proxies": None})
+    return {"candidates": rows,
+            "meta": {"pick": result.pick, "fine_tunes": result.runs, "budget": budget,
+                     "compute": result.compute, "plan": result.plan,
+                     "full_run": full_run.describe(), "predictor": method,
+                     "latency_budget_ms": latency_budget_ms,
+                     "data": {k: data.summary.get(k) for k in ("repo_name", "files_used",
+                                                               "files_heldout", "examples")},
+                     "seconds": round(time.perf_counter() - started, 2)}}
+
+
+def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *, budget: int = 3,
+                    latency_budget_ms: float = 500.0,
+                    predictor: RidgePredictor | None = None,
+                    progress: Progress | None = None, full_run: Budget = DEFAULT_FULL_RUN,
+                    loader: Loader = load_candidate, cache: RankingCache | None = None,
+                    force: bool = False, top_k: int = 4, seed: int = 0) -> Ranking:
+    """Rank `candidates` for the repository at `root`, best first.
+
+    `budget` is the most real fine-tunes the search may run (0: proxies and prediction
+    only); `full_run` is what one full fine-tune trains for. A cached ranking is returned
+    while the repository has not drifted and the candidates and settings are the same.
+    """
+    from adapters.dataset import repo_identity
+
+    root = Path(root).resolve()
+    report = progress or (lambda _message: None)
+    unique = list({s.id: s for s in candidates}.values())
+    settings = [f"@budget={budget}", f"@latency={latency_budget_ms:g}",
+                f"@run={full_run.describe()}", f"@top_k={top_k}", f"@seed={seed}",
+                f"@predictor={'none' if predictor is None else predictor.coef}"]
+
+    def compute() -> dict[str, Any]:
+        return _compute(root, unique, budget=budget, latency_budget_ms=latency_budget_ms,
+                        predictor=predictor, full_run=full_run, loader=loader,
+                        progress=report, top_k=top_k, seed=seed)
+
+    outcome = cached_ranking(root, repo_identity(root), [s.id for s in unique] + settings,
+                             compute, cache=cache, force=force)
+    if not outcome.refreshed:
+        report("using the cached ranking (the repository has not drifted)")
+    entry = outcome.ranking
+    return Ranking(entry["candidates"], refreshed=outcome.refreshed, reason=outcome.reason,
+                   meta=entry["meta"])

@@ -1,0 +1,174 @@
+"""`tailor select [REPO]` (rank candidate base models for a repository) and
+`tailor zoo build` (build the candidates made here: derived variants and zoo models).
+
+Thin wrappers: the work is in `selector.ranking` (`rank`, `build`, `report`). Progress goes
+to stderr, results to stdout; `run_select` and `run_zoo_build` take their collaborators
+as arguments so tests can drive them on tiny models without a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from adapters.train import Budget
+from selector.ranking.build import EVAL_TOKENS, BaseLoader, Corpus, build_models, load_base
+from selector.ranking.catalogue import ModelSpec, catalogue
+from selector.ranking.rank import (
+    DEFAULT_FULL_RUN,
+    Loader,
+    Ranking,
+    load_candidate,
+    load_predictor,
+    rank_repository,
+)
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("select", help="rank candidate base models for a repository")
+    p.add_argument("repo", nargs="?", default=".", help="the repository (default: here)")
+    p.add_argument("--json", action="store_true", help="print the ranking as a JSON list")
+    p.add_argument("--report", metavar="FILE.html", help="also write an HTML report with plots")
+    p.add_argument("--budget", type=int, default=3,
+                   help="most real LoRA fine-tunes the search may run (default 3; 0: none)")
+    p.add_argument("--train-budget", default=DEFAULT_FULL_RUN.describe().replace(" ", "-"),
+                   help="one full fine-tune of the search: 90s, 2m or 50000-tokens")
+    p.add_argument("--latency-budget-ms", type=float, default=500.0,
+                   help="latency a candidate may cost per suggestion (default 500)")
+    p.add_argument("--candidate", action="append", default=[], metavar="SPEC",
+                   help="an extra candidate (model directory, .gguf, or hub id); repeatable")
+    p.add_argument("--refresh", action="store_true", help="ignore the cached ranking")
+    p.set_defaults(func=cmd_select)
+
+    z = sub.add_parser("zoo", help="build the candidate models made on this machine")
+    zoo = z.add_subparsers(dest="zoo_command", required=True)
+    b = zoo.add_parser("build", help="derive variants of the default model and pre-train "
+                       "the small zoo models; report held-out loss vs a unigram baseline")
+    b.add_argument("--only", action="append", default=[], metavar="ID",
+                   help="build only this catalogue id (repeatable)")
+    b.add_argument("--tokens", type=int, default=None,
+                   help="train zoo models for this many tokens instead of their recipe's")
+    b.add_argument("--eval-tokens", type=int, default=EVAL_TOKENS,
+                   help=f"held-out tokens each model is judged on (default {EVAL_TOKENS})")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_zoo_build)
+
+
+def _num(value: Any, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def format_table(ranking: Ranking) -> str:
+    """The ranking as a fixed-width table, then which model to use and why."""
+    lines = [f"{'#':>2}  {'model':<34} {'kind':<8} {'params':>9} {'predicted':>10} "
+             f"{'measured':>9} {'latency':>9}  note"]
+    for i, row in enumerate(ranking.candidates, 1):
+        params = row.get("parameters")
+        note = row.get("skipped") or ("" if row.get("within_latency_budget", True)
+                                      else "over the latency budget")
+        lines.append(f"{i:>2}  {row['model']:<34} {row.get('kind', ''):<8} "
+                     f"{_num(params and params / 1e6, '{:.1f}M'):>9} "
+                     f"{_num(row.get('predicted_score'), '{:.4f}'):>10} "
+                     f"{_num(row.get('measured_score'), '{:.4f}'):>9} "
+                     f"{_num(row.get('latency_ms'), '{:.0f} ms'):>9}  {note}")
+    meta = ranking.meta
+    lines.append(f"pick: {meta.get('pick') or 'none'} ({meta.get('fine_tunes', 0)} of "
+                 f"{meta.get('budget', 0)} fine-tunes, prediction by {meta.get('predictor')}"
+                 f"; {'computed now' if ranking.refreshed else 'cached'})")
+    return "\n".join(lines)
+
+
+def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = 3,
+               latency_budget_ms: float = 500.0, full_run: Budget = DEFAULT_FULL_RUN,
+               as_json: bool = False, report: Path | None = None,
+               loader: Loader = load_candidate, force: bool = False,
+               out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+
+    def progress(message: str) -> None:
+        print(f"tailor select: {message}", file=err, flush=True)
+
+    try:
+        ranking = rank_repository(root, specs, budget=budget,
+                                  latency_budget_ms=latency_budget_ms,
+                                  predictor=load_predictor(), progress=progress,
+                                  full_run=full_run, loader=loader, force=force)
+    except ValueError as exc:
+        print(f"tailor select: {exc}", file=err)
+        return 1
+    if report is not None:
+        from selector.ranking.report import html_report
+
+        report.write_text(html_report(ranking.candidates, ranking.meta,
+                                      title=f"Tailor model ranking: {root.name}"))
+        progress(f"report written to {report}")
+    print(json.dumps(ranking.candidates) if as_json else format_table(ranking), file=out)
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from adapters.repo_context import find_repo_root
+
+    path = Path(args.repo).resolve()
+    if not path.is_dir():
+        print(f"tailor select: {path} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        full_run = Budget.parse(args.train_budget)
+    except ValueError as exc:
+        print(f"tailor select: {exc}", file=sys.stderr)
+        return 2
+    if args.budget < 0:
+        print("tailor select: --budget must be 0 or more", file=sys.stderr)
+        return 2
+    cat = catalogue(args.candidate)
+    for spec, why in cat.rejected.items():
+        print(f"tailor select: ignoring candidate {spec!r}: {why}", file=sys.stderr)
+    return run_select(find_repo_root(path) or path, cat.specs, budget=args.budget,
+                      latency_budget_ms=args.latency_budget_ms, full_run=full_run,
+                      as_json=args.json, report=Path(args.report) if args.report else None,
+                      force=args.refresh)
+
+
+def format_builds(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [f"{'model':<34} {'kind':<9} {'held-out loss':>13} {'unigram':>8}  verdict"]
+    for row in rows:
+        verdict = "beats unigram" if row["beats_unigram"] else "WORSE THAN UNIGRAM"
+        lines.append(f"{row['model']:<34} {row['kind']:<9} {row['heldout_loss']:>13.3f} "
+                     f"{row['unigram_loss']:>8.3f}  {verdict}")
+    if rows:
+        lines.append(f"(nats per token on {rows[0]['heldout_tokens']:,} held-out "
+                     "standard-library tokens)")
+    return "\n".join(lines)
+
+
+def run_zoo_build(specs: Sequence[ModelSpec], *, base_loader: BaseLoader = load_base,
+                  corpus: Corpus | None = None, zoo_tokens: int | None = None,
+                  eval_tokens: int = EVAL_TOKENS, as_json: bool = False,
+                  out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Build and evaluate; exit status 1 if a built model does not beat the unigram floor."""
+    out, err = out or sys.stdout, err or sys.stderr
+    rows = build_models(specs, base_loader=base_loader, corpus=corpus, zoo_tokens=zoo_tokens,
+                        eval_tokens=eval_tokens,
+                        progress=lambda m: print(f"tailor zoo: {m}", file=err, flush=True))
+    print(json.dumps(rows) if as_json else format_builds(rows), file=out)
+    built = [r for r in rows if r["kind"] != "reference"]
+    return 0 if all(r["beats_unigram"] for r in built) else 1
+
+
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    specs = [s for s in catalogue().specs if s.kind in ("derived", "zoo")]
+    if args.only:
+        known = {s.id for s in specs}
+        unknown = [i for i in args.only if i not in known]
+        if unknown:
+            print(f"tailor zoo: unknown id(s) {', '.join(unknown)}; choose from "
+                  f"{', '.join(sorted(known))}", file=sys.stderr)
+            return 2
+        specs = [s for s in specs if s.id in args.only]
+    return run_zoo_build(specs, zoo_tokens=args.tokens, eval_tokens=args.eval_tokens,
+                         as_json=args.json)
