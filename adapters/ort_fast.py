@@ -415,7 +415,7 @@ class FastEngine(Engine):
         import onnxruntime as ort
 
         values = [ort.OrtValue.ortvalue_from_numpy(b) for b in self._buffers]
-        for _, binding in getattr(self, "runs", [(None, self.binding)]):
+        for _, binding in self.runs:
             binding.clear_binding_inputs()
             binding.clear_binding_outputs()
             binding.bind_output("logits", "cpu")

@@ -314,13 +314,11 @@ class _Extractor(ast.NodeVisitor):
         self.add("branch")
         self.generic_visit(node)
 
-    def visit_Try(self, node: ast.Try) -> None:
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
         self.add("try")
         self.generic_visit(node)
 
-    def visit_TryStar(self, node: ast.TryStar) -> None:
-        self.add("try")
-        self.generic_visit(node)
+    visit_TryStar = visit_Try
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self._concat_check(node.targets, node.value)
@@ -405,13 +403,11 @@ class _Extractor(ast.NodeVisitor):
             self.add("alloc")
         self.generic_visit(node)
 
-    def visit_Set(self, node: ast.Set) -> None:
+    def visit_Set(self, node: ast.Set | ast.Dict) -> None:
         self.add("alloc")
         self.generic_visit(node)
 
-    def visit_Dict(self, node: ast.Dict) -> None:
-        self.add("alloc")
-        self.generic_visit(node)
+    visit_Dict = visit_Set
 
     def visit_Yield(self, node: ast.Yield | ast.YieldFrom) -> None:
         self.add("yield")
