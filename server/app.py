@@ -38,6 +38,7 @@ class TailorServer(LanguageServer):
         self.diagnostic_parts: Any = None  # server.diagnostics: uri -> part -> diagnostics
         self.perf_state: Any = None  # server.perf.PerfState, made on use
         self.background: asyncio.Future[None] | None = None  # server.backend.watch
+        self.selection: Any = None  # server.selection.Selection, made on use
 
     def apply_settings(self, data: Any) -> None:
         """Parse and apply settings; report bad values; (re)load the model if it changed."""
@@ -70,12 +71,15 @@ class TailorServer(LanguageServer):
             self.publish_status()
 
     def status(self) -> dict[str, Any]:
+        from server import selection
+
         runtime = self.runtime
         loaded = runtime.loaded
         choice = runtime.selector.last if runtime.selector else None
         backend = runtime.backend
         return {
-            "model": self.settings.model,
+            "model": selection.current_model(self),
+            "configuredModel": self.settings.model,
             "backend": backend.name if backend else None,
             "backendReason": backend.reason if backend else None,
             "backendVariant": backend.variant if backend else None,
@@ -83,7 +87,7 @@ class TailorServer(LanguageServer):
             "adapter": choice.key if choice else None,
             "adapterState": choice.state if choice else "none",
             "jobs": [job.to_dict() for job in self.jobs.values()],
-            "ranking": None,
+            "ranking": selection.status(self),
             "state": runtime.state,
             "error": runtime.error,
             "modelPath": loaded.path if loaded else None,
@@ -110,7 +114,17 @@ class TailorServer(LanguageServer):
 
 
 def create_server() -> TailorServer:
-    from server import commit, completion, documents, lifecycle, perf, repair, status, training
+    from server import (
+        commit,
+        completion,
+        documents,
+        lifecycle,
+        perf,
+        repair,
+        selection,
+        status,
+        training,
+    )
 
     server = TailorServer()
     documents.setup(server)
@@ -120,5 +134,6 @@ def create_server() -> TailorServer:
     repair.setup(server)
     perf.setup(server)
     status.setup(server)
+    selection.setup(server)
     training.setup(server)
     return server

@@ -16,6 +16,7 @@ from pygls.uris import to_fs_path
 from adapters.completion import CompletionOptions, CompletionResult
 from server.app import TailorServer
 from server.commit import is_commit_buffer, suggest_in_commit_buffer
+from server.selection import record_shown
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -86,6 +87,9 @@ def setup(server: TailorServer) -> None:
             return types.InlineCompletionList(items=[])
         item_id = f"c{next(_ids)}"
         ls.shown += 1
+        fs_path = to_fs_path(params.text_document.uri)
+        if fs_path is not None:
+            record_shown(ls, item_id, Path(fs_path))
         here = types.Range(start=params.position, end=params.position)
         return types.InlineCompletionList(items=[types.InlineCompletionItem(
             insert_text=result.text, range=here,

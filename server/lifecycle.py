@@ -20,19 +20,23 @@ def setup(server: TailorServer) -> None:
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: TailorServer, params: types.InitializedParams) -> None:
-        ls.apply_settings(ls.pending_options)
-        ls.runtime.start_loading(ls.settings.model, ls.settings.backend)
+        from server import selection
         from server.backend import watch
 
+        ls.apply_settings(ls.pending_options)
+        ls.runtime.start_loading(selection.startup_spec(ls), ls.settings.backend)
         ls.background = asyncio.ensure_future(watch(ls))
+        selection.start(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(ls: TailorServer,
                                  params: types.DidChangeConfigurationParams) -> None:
         if params.settings is None:
             return
+        from server import selection
+
         ls.apply_settings(params.settings)
-        ls.runtime.start_loading(ls.settings.model, ls.settings.backend)
+        ls.runtime.start_loading(selection.startup_spec(ls), ls.settings.backend)
         ls.publish_status()
         from server.repair import publish_soon
 
@@ -41,11 +45,12 @@ def setup(server: TailorServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TailorServer, params: None) -> None:
-        from server import backend
+        from server import backend, selection
         from server.training import cancel_all
 
         cancel_all(ls)
         backend.cancel(ls)
+        selection.cancel(ls)
         if ls.background is not None:
             ls.background.cancel()
         ls.runtime.shutdown()

@@ -42,6 +42,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--candidate", action="append", default=[], metavar="SPEC",
                    help="an extra candidate (model directory, .gguf, or hub id); repeatable")
     p.add_argument("--refresh", action="store_true", help="ignore the cached ranking")
+    p.add_argument("--ground-truth", nargs="+", metavar="REPO",
+                   help="fine-tune every candidate on these repositories for real, record "
+                   "proxies and scores (resumable), fit the predictor and report it "
+                   "leaving one repository out")
     p.set_defaults(func=cmd_select)
 
     z = sub.add_parser("zoo", help="build the candidate models made on this machine")
@@ -110,8 +114,54 @@ def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = 3,
     return 0
 
 
+def format_fit(summary: dict[str, Any]) -> str:
+    loo = summary["leave_one_out"]
+    lines = [f"predictor fitted on {summary['pairs']} pairs: "
+             f"{len(summary['models'])} models x {len(summary['repositories'])} repositories",
+             f"{'held-out repository':<24} {'Kendall tau':>11} {'Rel@1':>7}"]
+    for repo, row in loo["per_repository"].items():
+        lines.append(f"{repo:<24} {row['kendall_tau']:>11.3f} {row['rel_at_1']:>7.3f}")
+    lines.append(f"{'mean':<24} {loo['kendall_tau']:>11.3f} {loo['rel_at_1']:>7.3f}")
+    lines.append("weights: " + ", ".join(f"{k} {v:+.4f}" for k, v in summary["weights"].items()))
+    lines.append(f"saved to {summary['saved']}")
+    return "\n".join(lines)
+
+
+def run_ground_truth(roots: Sequence[Path], specs: Sequence[ModelSpec], *,
+                     full_run: Budget = DEFAULT_FULL_RUN, loader: Loader = load_candidate,
+                     as_json: bool = False, out: IO[str] | None = None,
+                     err: IO[str] | None = None) -> int:
+    from selector.ranking.groundtruth import collect, fit
+
+    out, err = out or sys.stdout, err or sys.stderr
+    records = collect(roots, specs, full_run=full_run, loader=loader,
+                      progress=lambda m: print(f"tailor select: {m}", file=err, flush=True))
+    try:
+        summary = fit(records)
+    except ValueError as exc:
+        print(f"tailor select: cannot fit the predictor yet: {exc}", file=err)
+        return 1
+    print(json.dumps(summary) if as_json else format_fit(summary), file=out)
+    return 0
+
+
 def cmd_select(args: argparse.Namespace) -> int:
     from adapters.repo_context import find_repo_root
+
+    if args.ground_truth:
+        roots = [Path(r).resolve() for r in args.ground_truth]
+        missing = [str(r) for r in roots if not r.is_dir()]
+        if missing:
+            print(f"tailor select: not a directory: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        try:
+            full_run = Budget.parse(args.train_budget)
+        except ValueError as exc:
+            print(f"tailor select: {exc}", file=sys.stderr)
+            return 2
+        return run_ground_truth([find_repo_root(r) or r for r in roots],
+                                catalogue(args.candidate).specs, full_run=full_run,
+                                as_json=args.json)
 
     path = Path(args.repo).resolve()
     if not path.is_dir():

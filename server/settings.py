@@ -68,6 +68,8 @@ class SelectorSettings:
     latency_budget_ms: int = 500
     candidates: list[str] = field(default_factory=list)
     idle_seconds: int = 30
+    fine_tunes: int = 3  # real LoRA fine-tunes one ranking may run
+    train_budget: str = "50000-tokens"  # one full fine-tune of the ranking's search
 
 
 @dataclass
@@ -110,6 +112,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "perf.threshold": (1.0, 1000.0),
     "selector.latencyBudgetMs": (1, 600_000),
     "selector.idleSeconds": (1, 86_400),
+    "selector.fineTunes": (0, 50),
 }
 
 
@@ -140,7 +143,7 @@ def _check(key: str, kind: Any, value: Any) -> Any:
             raise ValueError("expected a non-empty string")
         if key in _CHOICES and value not in _CHOICES[key]:
             raise ValueError("expected one of " + ", ".join(_CHOICES[key]))
-        if key == "training.budget" and not _BUDGET.match(value):
+        if key in ("training.budget", "selector.trainBudget") and not _BUDGET.match(value):
             raise ValueError("expected a budget such as 90s, 10m, 1h or 200k-tokens")
         return value
     if kind == list[str]:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from server.app import TailorServer
+from server.selection import record_accepted
 
 log = logging.getLogger(__name__)
 
@@ -19,5 +20,8 @@ def setup(server: TailorServer) -> None:
     def accepted(ls: TailorServer, *args: Any) -> None:
         arg = args[0] if args and isinstance(args[0], dict) else {}
         ls.accepted += 1
+        chars = arg.get("acceptedChars")
+        record_accepted(ls, arg.get("id") if isinstance(arg.get("id"), str) else None,
+                        chars if isinstance(chars, int) else 0)
         log.info("suggestion %s accepted (%s chars)", arg.get("id"), arg.get("acceptedChars"))
         ls.publish_status()

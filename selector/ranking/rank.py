@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.models import DEFAULT_MODEL
 from adapters.paths import data_dir
 from adapters.train import Budget
 from selector.ranking.cache import RankingCache, cached_ranking
@@ -166,9 +167,19 @@ class Ranking:
         return self.meta.get("pick")
 
 
+def latency_allowance(latency_budget_ms: float, current_ms: float | None) -> float:
+    """The latency a candidate may cost: the budget, or what the model in use already
+    costs when that is more. A slow machine must not push the ranking toward a worse
+    model that merely fits the budget: being no slower than today is always acceptable."""
+    if current_ms is None or not math.isfinite(current_ms):
+        return latency_budget_ms
+    return max(latency_budget_ms, current_ms)
+
+
 def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
              latency_budget_ms: float, predictor: RidgePredictor | None, full_run: Budget,
-             loader: Loader, progress: Progress, top_k: int, seed: int) -> dict[str, Any]:
+             loader: Loader, progress: Progress, top_k: int, seed: int,
+             current: str) -> dict[str, Any]:
     from adapters.dataset import build_training_data
 
     started = time.perf_counter()
@@ -211,8 +222,11 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
     trainer = LoraTrainer(by_id, data, full_run=full_run, loader=loader, seed=seed,
                           progress=progress)
     fine_tunes = FineTuneBudget(max_runs=budget)
+    reference = measured.get(current)
+    allowed = latency_allowance(latency_budget_ms,
+                                reference.latency_ms if reference is not None else None)
     result = successive_halving(candidates, trainer, fine_tunes, top_k=top_k,
-                                latency_budget_ms=latency_budget_ms)
+                                latency_budget_ms=allowed)
     rows: list[dict[str, Any]] = []
     for row in result.ranking:
         spec = by_id[row["model"]]
@@ -236,6 +250,7 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
                      "compute": result.compute, "plan": result.plan,
                      "full_run": full_run.describe(), "predictor": method,
                      "latency_budget_ms": latency_budget_ms,
+                     "latency_allowed_ms": allowed, "current": current,
                      "data": {k: data.summary.get(k) for k in ("repo_name", "files_used",
                                                                "files_heldout", "examples")},
                      "seconds": round(time.perf_counter() - started, 2)}}
@@ -246,26 +261,31 @@ def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *, budget
                     predictor: RidgePredictor | None = None,
                     progress: Progress | None = None, full_run: Budget = DEFAULT_FULL_RUN,
                     loader: Loader = load_candidate, cache: RankingCache | None = None,
-                    force: bool = False, top_k: int = 4, seed: int = 0) -> Ranking:
+                    force: bool = False, top_k: int = 4, seed: int = 0,
+                    current: str | None = None) -> Ranking:
     """Rank `candidates` for the repository at `root`, best first.
 
     `budget` is the most real fine-tunes the search may run (0: proxies and prediction
-    only); `full_run` is what one full fine-tune trains for. A cached ranking is returned
-    while the repository has not drifted and the candidates and settings are the same.
+    only); `full_run` is what one full fine-tune trains for. `current` is the model in use
+    (default: the shipped one): no candidate at most as slow as it is excluded for latency.
+    A cached ranking is returned while the repository has not drifted and the candidates
+    and settings are the same.
     """
     from adapters.dataset import repo_identity
 
+    current = current or DEFAULT_MODEL
     root = Path(root).resolve()
     report = progress or (lambda _message: None)
     unique = list({s.id: s for s in candidates}.values())
     settings = [f"@budget={budget}", f"@latency={latency_budget_ms:g}",
                 f"@run={full_run.describe()}", f"@top_k={top_k}", f"@seed={seed}",
+                f"@current={current}",
                 f"@predictor={'none' if predictor is None else predictor.coef}"]
 
     def compute() -> dict[str, Any]:
         return _compute(root, unique, budget=budget, latency_budget_ms=latency_budget_ms,
                         predictor=predictor, full_run=full_run, loader=loader,
-                        progress=report, top_k=top_k, seed=seed)
+                        progress=report, top_k=top_k, seed=seed, current=current)
 
     outcome = cached_ranking(root, repo_identity(root), [s.id for s in unique] + settings,
                              compute, cache=cache, force=force)

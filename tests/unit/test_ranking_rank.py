@@ -139,6 +139,21 @@ def test_candidates_over_the_latency_budget_are_never_fine_tuned(
     assert "over the latency budget" in format_table(ranking)
 
 
+def test_the_model_in_use_is_never_excluded_for_latency(
+        repo: Path, candidates: list[ModelSpec], monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a slow machine every candidate may miss the budget; the one in use (and any no
+    slower) stays eligible, so the ranking cannot fall back on a worse but faster model."""
+    count = Counted(monkeypatch)
+    current = candidates[0].id
+    ranking = rank_repository(repo, candidates[:2], budget=3, latency_budget_ms=1e-6,
+                              full_run=RUN, loader=count.loader, current=current)
+    rows = {r["model"]: r for r in ranking.candidates}
+    assert ranking.meta["latency_allowed_ms"] == rows[current]["latency_ms"]
+    assert rows[current]["within_latency_budget"] is True
+    assert ranking.pick is not None and count.fine_tunes >= 1
+    assert rows[ranking.pick]["latency_ms"] <= rows[current]["latency_ms"]
+
+
 def test_select_cli_json_table_and_report(repo: Path, candidates: list[ModelSpec],
                                           tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()

@@ -1,0 +1,149 @@
+"""The model selector through the real server and the real default model: acceptance
+telemetry recorded per model, a ranking computed in a background child process when the
+server is idle, `tailor.selectModel` returning it, a switch applied on request and
+remembered by the next server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.e2e.helpers import (
+    SERVER_COMMAND,
+    inline_params,
+    make_repo,
+    open_doc,
+    server_env,
+    status,
+    wait_ready,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="function")]
+
+MODEL = "smollm2-135m-instruct"
+CAPS = types.ClientCapabilities(
+    text_document=types.TextDocumentClientCapabilities(
+        inline_completion=types.InlineCompletionClientCapabilities()))
+
+
+def tiny_candidate(directory: Path) -> Path:
+    """A tiny random Llama with the real model's tokenizer: a candidate that is fast and
+    clearly worse, so the ranking has a right answer."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from adapters.models import load, resolve
+
+    source = resolve(MODEL)
+    if not (source.converted_dir / "config.json").is_file():
+        load(MODEL)  # converts the shipped GGUF once
+    tokenizer = AutoTokenizer.from_pretrained(source.converted_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                         max_position_embeddings=1024, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+async def start(home: Path, root: Path, options: dict[str, Any],
+                asked: list[str]) -> LanguageClient:
+    config = ClientServerConfig(server_command=SERVER_COMMAND,
+                                server_env=server_env(TAILOR_HOME=str(home)))
+    client = await config.start()
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(params: types.ShowMessageRequestParams) -> None:
+        asked.append(params.message)
+        return None
+
+    await client.initialize_session(types.InitializeParams(
+        capabilities=CAPS, root_uri=root.as_uri(), initialization_options=options))
+    return client
+
+
+async def select(client: LanguageClient, *args: Any) -> dict[str, Any]:
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="tailor.selectModel", arguments=list(args)))
+    return dict(result)
+
+
+async def wait_ranking(client: LanguageClient, timeout: float) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        answer = await select(client)
+        if answer["state"] in ("ready", "error") or loop.time() > end:
+            return answer
+        await asyncio.sleep(2)
+
+
+async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(Path(server_env()["TAILOR_HOME"]) / "models")
+    source = make_repo(tmp_path / "repo")
+    root = tmp_path / "repo"
+    tiny = tiny_candidate(tmp_path / "tiny-llama")
+    options = {"completion": {"maxNewTokens": 8},
+               "selector": {"candidates": [str(tiny)], "idleSeconds": 1, "fineTunes": 1,
+                            "trainBudget": "2000-tokens"}}
+    asked: list[str] = []
+
+    client = await start(home, root, options, asked)
+    try:
+        assert (await wait_ready(client))["state"] == "ready"
+        # 1. A shown and an accepted suggestion are counted for the model in use.
+        uri = open_doc(client, source)
+        result = await client.text_document_inline_completion_async(
+            inline_params(uri, types.Position(line=20, character=0)))
+        assert isinstance(result, types.InlineCompletionList) and result.items
+        command = result.items[0].command
+        assert command is not None and command.command == "tailor.accepted"
+        await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command=command.command, arguments=command.arguments))
+        with sqlite3.connect(home / "telemetry.sqlite3") as db:
+            rows = db.execute("SELECT repo, model, shown, accepted FROM acceptance").fetchall()
+        assert rows == [(str(root.resolve()), MODEL, 1, 1)]
+
+        # 2. Idle for a second with two candidates: the ranking runs in a child process.
+        answer = await wait_ranking(client, 900)
+        assert answer["state"] == "ready", answer
+        assert answer["current"] == MODEL
+        ranked = {c["model"]: c for c in answer["candidates"]}
+        assert {MODEL, tiny.name} <= set(ranked)
+        for model in (MODEL, tiny.name):
+            assert ranked[model]["proxies"]["zero_shot_loss"] > 0
+            assert ranked[model]["latency_ms"] > 0
+        # The random tiny model is far worse at predicting the code, and the ranking knows.
+        assert ranked[tiny.name]["proxies"]["zero_shot_loss"] > \
+            ranked[MODEL]["proxies"]["zero_shot_loss"] + 1
+        assert answer["pick"] == MODEL and not asked  # nothing better to offer
+        assert ranked[MODEL]["live"] == {"shown": 1, "accepted": 1, "rate": 1.0}
+        assert (await status(client))["ranking"]["state"] == "ready"
+
+        # 3. Switching: an unknown model is refused with a message; a candidate loads.
+        with pytest.raises(JsonRpcException, match="unknown model"):
+            await select(client, {"apply": "no-such-model"})
+        applied = await select(client, {"apply": tiny.name})
+        assert applied["applied"] == tiny.name and applied["current"] == tiny.name
+        ready = await wait_ready(client)
+        assert ready["state"] == "ready" and ready["model"] == tiny.name, ready
+        assert Path(ready["modelPath"]).name == tiny.name
+    finally:
+        await client.shutdown_session()
+
+    # 4. The next server in this workspace starts on the chosen model.
+    client = await start(home, root, options, asked)
+    try:
+        ready = await wait_ready(client)
+        assert ready["model"] == tiny.name and ready["configuredModel"] == MODEL, ready
+    finally:
+        await client.shutdown_session()
