@@ -22,11 +22,22 @@ client supports it. fake.commitMode {mode, delayMs?} changes later answers: "ok"
 "notice" (nothing staged: the unstaged diff was used, with a notice), "error" (a JSON-RPC
 error "not a git repository: <path>"); delayMs delays each answer.
 
+tailor.selectModel answers from a canned ranking of three candidates, best first:
+smollm2-360m-instruct (the pick), smollm2-135m-instruct (the model in use, with live
+acceptance counts) and qwen2.5-coder-1.5b (not available, over the latency budget).
+Arguments: [] (or [{}]) returns the ranking; [{"refresh": true}] flips the state to "running"
+(fraction 0, it stays there); [{"apply": id}] switches the current model (the status's
+model too) and answers {..., "applied": id}; an id not in the ranking or not available is a
+JSON-RPC error. fake.selectMode {state?, applyError?} sets the state ("none" answers no
+candidates, "disabled" and "error" a message; "error" keeps the older candidates) and makes
+later applies fail with applyError (a string; null/"" clears it).
+
 Extra commands for tests (not part of the contract):
   fake.log  -> {"accepted": [...], "initOptions": {...}, "settings": [...],
                 "requests": n, "cancelled": n, "workDoneProgress": bool,
                 "train": [arguments...], "progressCancelled": [tokens...],
-                "commit": [arguments...]}
+                "commit": [arguments...], "select": [[arguments...]...],
+                "applied": [model ids...]}
   fake.bumpStatus -> sends a new tailor/status notification with an active adapter and a
                 running (non-training) job
 """
@@ -80,6 +91,8 @@ LOG: dict[str, Any] = {
     "train": [],
     "progressCancelled": [],
     "commit": [],
+    "select": [],
+    "applied": [],
 }
 COMMIT_MODE: dict[str, Any] = {"mode": "ok", "delayMs": 0}
 _commit_tokens = itertools.count(1)
@@ -296,6 +309,113 @@ def cmd_commit_mode(ls: LanguageServer, *args: Any) -> dict[str, Any]:
     COMMIT_MODE["mode"] = str(arg.get("mode") or "ok")
     COMMIT_MODE["delayMs"] = int(arg.get("delayMs") or 0)
     return dict(COMMIT_MODE)
+
+
+RANKING: list[dict[str, Any]] = [
+    {
+        "model": "smollm2-360m-instruct",
+        "kind": "llama",
+        "parameters": 361_821_120,
+        "predicted_score": 0.412,
+        "measured_score": 0.398,
+        "latency_ms": 310.0,
+        "within_latency_budget": True,
+        "available": True,
+        "skipped": None,
+        "live": None,
+    },
+    {
+        "model": "smollm2-135m-instruct",
+        "kind": "llama",
+        "parameters": 134_515_008,
+        "predicted_score": 0.301,
+        "measured_score": None,
+        "latency_ms": 120.0,
+        "within_latency_budget": True,
+        "available": True,
+        "skipped": None,
+        "live": {"shown": 40, "accepted": 12, "rate": 0.3},
+    },
+    {
+        "model": "qwen2.5-coder-1.5b",
+        "kind": "qwen2",
+        "parameters": 1_543_714_304,
+        "predicted_score": 0.55,
+        "measured_score": None,
+        "latency_ms": 1900.0,
+        "within_latency_budget": False,
+        "available": False,
+        "skipped": "not downloaded (no network)",
+        "live": None,
+    },
+]
+SELECT: dict[str, Any] = {
+    "state": "ready",
+    "current": "smollm2-135m-instruct",
+    "fraction": None,
+    "message": "",
+    "applyError": None,
+}
+SELECT_MESSAGES = {
+    "none": "no ranking yet",
+    "running": "ranking 3 candidate models (0 of 3 done)",
+    "ready": "3 candidates ranked",
+    "error": "the fake was asked to fail",
+    "disabled": "model selection is off (selector.enable is false)",
+}
+
+
+def select_result() -> dict[str, Any]:
+    """The fake's tailor.selectModel answer for the current state (the tests check it)."""
+    state = SELECT["state"]
+    candidates = [] if state in ("none", "disabled") else [dict(c) for c in RANKING]
+    ready = bool(candidates)
+    return {
+        "state": state,
+        "message": SELECT["message"] or SELECT_MESSAGES.get(state, ""),
+        "current": SELECT["current"],
+        "pick": RANKING[0]["model"] if ready else None,
+        "fraction": SELECT["fraction"] if state == "running" else None,
+        "computedAt": "2025-01-01T12:00:00+00:00" if ready else None,
+        "candidates": candidates,
+    }
+
+
+@server.command("tailor.selectModel")
+def cmd_select_model(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+    LOG["select"].append(list(args))
+    arg = args[0] if args and isinstance(args[0], dict) else {}
+    if arg.get("refresh") and SELECT["state"] != "disabled":
+        SELECT.update(state="running", fraction=0.0, message="")
+        return select_result()
+    model = arg.get("apply")
+    if model is None:
+        return select_result()
+    found = next((c for c in RANKING if c["model"] == model), None)
+    if found is None:
+        raise JsonRpcInvalidParams(f"tailor.selectModel: unknown model {model!r}")
+    if not found["available"]:
+        raise JsonRpcInvalidParams(
+            f"tailor.selectModel: model {model!r} is not available: {found['skipped']}"
+        )
+    if SELECT["applyError"]:
+        raise JsonRpcException(message=str(SELECT["applyError"]), code=-32803)
+    LOG["applied"].append(model)
+    SELECT["current"] = model
+    STATUS["model"] = model
+    _send_status()
+    return {**select_result(), "applied": model}
+
+
+@server.command("fake.selectMode")
+def cmd_select_mode(ls: LanguageServer, *args: Any) -> dict[str, Any]:
+    arg = args[0] if args and isinstance(args[0], dict) else {}
+    if "state" in arg:
+        SELECT.update(state=str(arg["state"]), message="")
+        SELECT["fraction"] = float(arg.get("fraction") or 0.0)
+    if "applyError" in arg:
+        SELECT["applyError"] = arg["applyError"] or None
+    return dict(SELECT)
 
 
 @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)

@@ -97,6 +97,8 @@ def fake_cmd() -> list[str]:
         "case_train.lua",
         "case_commit.lua",
         "case_commit_error.lua",
+        "case_select.lua",
+        "case_select_error.lua",
     ],
 )
 def test_nvim_with_fake_server(case: str, tmp_path: Path, git_repo: Path) -> None:

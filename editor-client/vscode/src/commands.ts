@@ -5,6 +5,7 @@
 // package.json (`npm run compile && npm run sync:package`; a unit test checks that they match).
 
 import { FILL_COMMIT_MESSAGE, FILL_COMMIT_MESSAGE_TITLE } from './commitMessage';
+import { ModelPickItem, SELECT_MODEL, SELECT_MODEL_TITLE, selectModel } from './selectModel';
 import { describeStatus, shortStatus, TailorStatus } from './status';
 
 export interface CommandUi {
@@ -14,6 +15,10 @@ export interface CommandUi {
   show(text: string): void;
   /** Ask for a line of text; undefined when cancelled. validate returns an error message or undefined. */
   input(prompt: string, value?: string, validate?: (text: string) => string | undefined): Promise<string | undefined>;
+  /** A QuickPick of model candidates; undefined when dismissed. */
+  pick(items: ModelPickItem[], placeholder: string): Promise<ModelPickItem | undefined>;
+  /** An information message with buttons; the button chosen, or undefined. */
+  ask(message: string, ...actions: string[]): Promise<string | undefined>;
 }
 
 export interface CommandContext {
@@ -63,6 +68,11 @@ export interface TailorCommand {
   /** The single argument object; undefined cancels the command. */
   args(ctx: CommandContext): Promise<Record<string, unknown> | undefined> | Record<string, unknown> | undefined;
   onResult(result: unknown, ctx: CommandContext, arg: Record<string, unknown>): void;
+  /**
+   * A command that needs more than one request (ask, let the user choose, act) runs itself
+   * instead: runCommand calls this in place of args / request / onResult.
+   */
+  run?(ctx: CommandContext, sender: RequestSender): Promise<unknown>;
 }
 
 export const COMMANDS: TailorCommand[] = [
@@ -111,6 +121,20 @@ export const COMMANDS: TailorCommand[] = [
       ctx.ui.show(`Tailor: training job ${String(jobId ?? '?')} started (budget ${String(arg.budget)}, ${String(arg.uri ?? 'workspace folder')})`);
     },
   },
+  {
+    // The ranking in a QuickPick, then {apply: id} or {refresh: true}: see src/selectModel.ts.
+    id: SELECT_MODEL,
+    title: SELECT_MODEL_TITLE,
+    serverCommand: SELECT_MODEL,
+    args: () => ({}),
+    onResult: () => undefined,
+    run: (ctx, sender) =>
+      selectModel({
+        execute: (command, args) => sender.sendRequest('workspace/executeCommand', { command, arguments: args }),
+        ui: ctx.ui,
+        args: ctx.args,
+      }),
+  },
 ];
 
 /** Registered by the language client (same id as the server command), not by the extension. */
@@ -135,6 +159,14 @@ export interface RequestSender {
 
 /** Run one command of the table: build the argument, execute on the server, handle the result. */
 export async function runCommand(cmd: TailorCommand, ctx: CommandContext, sender: RequestSender): Promise<unknown> {
+  if (cmd.run) {
+    try {
+      return await cmd.run(ctx, sender);
+    } catch (e) {
+      ctx.ui.error(`Tailor: ${cmd.serverCommand} failed: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  }
   const arg = await cmd.args(ctx);
   if (arg === undefined) return undefined;
   try {

@@ -1,8 +1,9 @@
 // Tailor for VS Code: starts `tailor serve` (stdio) with vscode-languageclient, shows its
 // inline completions (LSP 3.18 textDocument/inlineCompletion, through the client's proposed
-// features), a status-bar item fed by `tailor/status`, the commands of src/commands.ts, and
-// the server's training progress as a cancellable notification (src/progress.ts), and the
-// commit-message button of the Source Control view (src/commitMessage.ts).
+// features), a status-bar item fed by `tailor/status`, the commands of src/commands.ts (Select
+// Model's QuickPick in src/selectModel.ts), the server's training progress as a cancellable
+// notification (src/progress.ts), and the commit-message button of the Source Control view
+// (src/commitMessage.ts).
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
@@ -29,6 +30,7 @@ import {
 } from './commands';
 import { FILL_COMMIT_MESSAGE, fillCommitMessage, GitExportsLike, gitApiOf } from './commitMessage';
 import { ProgressHandle, ProgressUi, WorkDoneProgressTracker } from './progress';
+import { SELECT_MODEL_TITLE } from './selectModel';
 import { buildServerSettings, serverCommand } from './settings';
 import { ClientState, statusBarText, TailorStatus } from './status';
 
@@ -74,6 +76,11 @@ const ui: CommandUi = {
   },
   input: (prompt, value, validate) =>
     Promise.resolve(vscode.window.showInputBox({ prompt, value, validateInput: validate ? (text) => validate(text) : undefined })),
+  pick: (items, placeholder) =>
+    Promise.resolve(
+      vscode.window.showQuickPick(items, { title: SELECT_MODEL_TITLE, placeHolder: placeholder, matchOnDescription: true, matchOnDetail: true }),
+    ),
+  ask: (message, ...actions) => Promise.resolve(vscode.window.showInformationMessage(message, ...actions)),
 };
 
 function commandContext(args: unknown[]): CommandContext {
@@ -137,9 +144,10 @@ function createClient(): LanguageClient {
     initializationOptions: () => serverSettings(),
     outputChannel: output,
     middleware: {
-      // A table command whose id is the server's command name (tailor.trainAdapter) is
-      // registered by the language client; run it through its table entry (argument
-      // builder, result handler) instead of forwarding the raw arguments.
+      // A table command whose id is the server's command name (tailor.trainAdapter,
+      // tailor.selectModel) is registered by the language client; run it through its table
+      // entry (argument builder and result handler, or its own run) instead of forwarding
+      // the raw arguments.
       executeCommand: async (command, args, next) => {
         const cmd = serverRegisteredCommand(command);
         const c = client;

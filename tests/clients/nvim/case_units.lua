@@ -83,6 +83,37 @@ T.run(function()
   T.eq({ "s", "", "b" }, commit.message_lines("s\r\n\r\nb\n\n"), "message lines")
   T.eq({ "s" }, commit.message_lines("s"), "subject only")
 
+  -- Model selection: argument lists, menu lines with their markers, prompt, progress.
+  local sel = require("tailor.select")
+  T.eq("[]", vim.json.encode(sel.arguments({})), "no argument: []")
+  T.eq({ { refresh = true } }, sel.arguments({ bang = true }), ":TailorSelect!")
+  T.eq({ { apply = "m2" } }, sel.arguments({ apply = "m2" }), "apply")
+  T.eq("135M", sel.params_text(134515008), "params in M")
+  T.eq("1544M", sel.params_text(1543714304), "billions in M")
+  T.eq("3.5M", sel.params_text(3500000), "small models")
+  T.eq("2M", sel.params_text(2000000), "no .0")
+  T.eq(nil, sel.params_text(vim.NIL), "unknown params")
+  local ranking = {
+    current = "a", pick = "b", state = "ready",
+    candidates = {
+      { model = "b", kind = "llama", parameters = 360000000, predicted_score = 0.5, measured_score = vim.NIL,
+        latency_ms = 812.4, within_latency_budget = false, available = true },
+      { model = "a", kind = "gpt2", parameters = vim.NIL, predicted_score = vim.NIL, measured_score = 0.25,
+        latency_ms = vim.NIL, within_latency_budget = vim.NIL, available = true },
+      { model = "c", kind = "qwen2", available = false, skipped = "no network" },
+    },
+  }
+  T.eq("b  llama · 360M · predicted 0.500 · 812 ms  [pick] [over budget]", sel.format_item(ranking.candidates[1], ranking),
+    "pick over budget")
+  T.eq("a  gpt2 · measured 0.250  [current]", sel.format_item(ranking.candidates[2], ranking), "current, little known")
+  T.eq({ "b", "a" }, vim.tbl_map(function(c)
+    return c.model
+  end, sel.available(ranking)), "available ones, in order")
+  T.eq("Tailor: base model (now a); not available: c", sel.prompt(ranking), "prompt")
+  T.eq("Tailor: ranking models 42% · scoring b", sel.progress_text({ fraction = 0.42, message = "scoring b" }), "progress")
+  T.eq("Tailor: ranking models", sel.progress_text({ fraction = vim.NIL, message = "" }), "progress without details")
+  T.eq({}, sel.candidates({ candidates = vim.NIL }), "no candidates")
+
   local g = require("tailor.ghost")
   T.eq("foo", g._next_word("foo(bar)"), "word")
   T.eq("(", g._next_word("(bar)"), "punctuation")

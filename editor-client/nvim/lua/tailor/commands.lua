@@ -1,13 +1,16 @@
 -- The table of Tailor's `workspace/executeCommand` commands.
 --
 -- Each entry: the server command name, an argument builder (one object, as in DESIGN.md's
--- contract; it may return nil and a message to refuse), a result handler, and optionally a
--- user command. Adding a command is one entry (see `train` below). Client-only user
--- commands (no server command behind them) are in M.client_commands.
+-- contract; it may return nil and a message to refuse) or `arguments` (the whole argument
+-- list, for a command that may take none), a result handler, and optionally a user command
+-- (`bang = true`: it takes a !, seen as ctx.bang). Adding a command is one entry (see
+-- `train` below). Client-only user commands (no server command behind them) are in
+-- M.client_commands.
 local util = require("tailor.util")
 local status = require("tailor.status")
 local train = require("tailor.train")
 local commit = require("tailor.commit")
+local model_select = require("tailor.select")
 
 local M = {}
 
@@ -64,6 +67,16 @@ M.table = {
     args = commit.args,
     on_result = commit.on_result,
   },
+  -- The server's ranking of candidate base models in a vim.ui.select menu; a choice
+  -- switches to it. ! (or ctx.refresh) recomputes the ranking. See select.lua.
+  select_model = {
+    command = model_select.COMMAND,
+    user_command = "TailorSelect",
+    bang = true,
+    desc = "Choose the base model from Tailor's ranking (! ranks the candidate models again)",
+    arguments = model_select.arguments,
+    on_result = model_select.on_result,
+  },
 }
 
 --- User commands without a server command: name -> { desc, nargs, fn(opts) }.
@@ -77,7 +90,8 @@ M.client_commands = {
 }
 
 --- Run a command of the table.
---- opts: bufnr, args (string from the user command), fargs, silent, callback(err, result).
+--- opts: bufnr, args (string from the user command), fargs, bang, silent, callback(err, result);
+--- apply / refresh for select_model.
 --- Returns true when the request was sent.
 function M.run(name, opts)
   opts = opts or {}
@@ -97,9 +111,20 @@ function M.run(name, opts)
     end
     return false
   end
-  local ctx = { bufnr = bufnr, args = opts.args or "", fargs = opts.fargs or {}, silent = opts.silent, client_id = client.id }
-  local arg, refused = nil, nil
-  if entry.args then
+  local ctx = {
+    bufnr = bufnr,
+    args = opts.args or "",
+    fargs = opts.fargs or {},
+    bang = opts.bang,
+    apply = opts.apply,
+    refresh = opts.refresh,
+    silent = opts.silent,
+    client_id = client.id,
+  }
+  local arguments, arg, refused = nil, nil, nil
+  if entry.arguments then
+    arguments, refused = entry.arguments(ctx)
+  elseif entry.args then
     arg, refused = entry.args(ctx)
   end
   if refused then
@@ -110,8 +135,8 @@ function M.run(name, opts)
     end
     return false
   end
-  arg = arg or vim.empty_dict()
-  return M.execute(client, entry.command, arg, function(err, result)
+  arguments = arguments or { arg or vim.empty_dict() }
+  return M.execute_list(client, entry.command, arguments, function(err, result)
     if err then
       if opts.callback then
         return opts.callback(err, nil)
@@ -130,7 +155,12 @@ end
 
 --- workspace/executeCommand with one object argument. handler(err, result).
 function M.execute(client, command, arg, handler, bufnr)
-  local params = { command = command, arguments = { arg == nil and vim.empty_dict() or arg } }
+  return M.execute_list(client, command, { arg == nil and vim.empty_dict() or arg }, handler, bufnr)
+end
+
+--- workspace/executeCommand with an argument list (an empty one is sent as `[]`).
+function M.execute_list(client, command, arguments, handler, bufnr)
+  local params = { command = command, arguments = arguments }
   local ok = util.request(client, "workspace/executeCommand", params, function(err, result)
     if handler then
       handler(err, result ~= vim.NIL and result or nil)
@@ -144,8 +174,8 @@ function M.register()
   for name, entry in pairs(M.table) do
     if entry.user_command then
       vim.api.nvim_create_user_command(entry.user_command, function(c)
-        M.run(name, { args = c.args, fargs = c.fargs })
-      end, { nargs = entry.nargs or 0, desc = entry.desc, force = true })
+        M.run(name, { args = c.args, fargs = c.fargs, bang = c.bang })
+      end, { nargs = entry.nargs or 0, bang = entry.bang, desc = entry.desc, force = true })
     end
   end
   for name, entry in pairs(M.client_commands) do

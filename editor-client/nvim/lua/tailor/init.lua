@@ -286,6 +286,18 @@ function M.commit_message(cb)
   return commands.run("commit_message", { callback = cb })
 end
 
+--- Choose the base model (`:TailorSelect`): the server's ranking in a vim.ui.select menu.
+--- opts: { refresh = true } ranks the candidates again (`:TailorSelect!`); { apply = id }
+--- switches to that model without a menu. cb(err, result) is optional: with it nothing is
+--- shown and the server's answer (tailor.selectModel) goes to cb.
+function M.select_model(opts, cb)
+  opts = opts or {}
+  if opts.apply and cb == nil then
+    return require("tailor.select").apply({ bufnr = vim.api.nvim_get_current_buf() }, opts.apply)
+  end
+  return commands.run("select_model", { apply = opts.apply, refresh = opts.refresh, silent = cb ~= nil, callback = cb })
+end
+
 --- Cancel the running training (`:TailorTrainCancel`); returns the number cancelled.
 function M.train_cancel()
   return train.cancel()

@@ -2,7 +2,8 @@
 // activation starts the server (TAILOR_SERVER, default the fake tests/clients/fake-tailor),
 // sends the settings, registers the inline provider (with LSP 3.18 trigger kinds and the
 // tailor.accepted forwarding), feeds the status bar from tailor/status, and runs commands
-// (Train Adapter; Write Commit Message against a fake git extension).
+// (Train Adapter; Select Model's QuickPick; Write Commit Message against a fake git
+// extension).
 import { test, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -288,5 +289,66 @@ test('Write Commit Message: tailor.commitMessage for the chosen repository fills
   } finally {
     vscode.git.extension = undefined;
     win.activeTextEditor = undefined;
+  }
+});
+
+test('Select Model: the ranking in a QuickPick (current marked), a choice applied; none -> Rank now; an apply error shown', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const log = async () => (await vscode.commands.executeCommand('fake.log')) as any;
+  const fakeMode = (mode: Record<string, unknown>) => vscode.commands.executeCommand('fake.selectMode', mode);
+  const item = vscode.recorded.statusItems[0];
+  try {
+    // The language client registered the server's tailor.selectModel; the extension's
+    // middleware runs it through the command table (QuickPick, then apply).
+    assert.ok(vscode.recorded.commands.has('tailor.selectModel'), 'tailor.selectModel is registered');
+    const before = (await log()).select.length;
+    vscode.recorded.quickPickReply = (items) => items.find((i: { label: string }) => i.label === 'smollm2-360m-instruct');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const result = (await vscode.commands.executeCommand('tailor.selectModel')) as any;
+    assert.equal(result.applied, 'smollm2-360m-instruct');
+    const pick = vscode.recorded.quickPicks[0];
+    assert.deepEqual(
+      pick.items.map((i: { label: string; description: string }) => [i.label, i.description]),
+      [
+        ['smollm2-360m-instruct', '$(star) pick · predicted 0.412 · measured 0.398 · 310 ms'],
+        ['smollm2-135m-instruct', '$(check) current · predicted 0.301 · 120 ms'],
+        ['$(refresh) Rank again', 'rank the candidate models again in the background'],
+      ],
+    );
+    assert.equal(pick.options.title, 'Tailor: Select Model');
+    assert.match(pick.options.placeHolder, /^Base model now: smollm2-135m-instruct · .*not available: qwen2\.5-coder-1\.5b$/);
+    let l = await log();
+    assert.deepEqual(l.select.slice(before), [[], [{ apply: 'smollm2-360m-instruct' }]]);
+    assert.deepEqual(l.applied, ['smollm2-360m-instruct']);
+    assert.ok(vscode.recorded.messages.includes('info: Tailor: switching to smollm2-360m-instruct'), vscode.recorded.messages.join('\n'));
+    await waitFor(() => item.text.includes('smollm2-360m-instruct'), 3000, 'the status bar after the switch');
+
+    // No ranking yet: "Rank now" starts one.
+    await fakeMode({ state: 'none' });
+    vscode.recorded.messageReply = (_m, buttons) => (buttons.includes('Rank now') ? 'Rank now' : undefined);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const started = (await vscode.commands.executeCommand('tailor.selectModel')) as any;
+    assert.equal(started.state, 'running');
+    assert.equal(vscode.recorded.messageButtons.at(-1)?.message, 'Tailor: there is no model ranking yet. Rank the candidate models now? It runs in the background.');
+    l = await log();
+    assert.deepEqual(l.select.slice(-2), [[], [{ refresh: true }]]);
+    assert.ok(vscode.recorded.messages.includes('info: Tailor: ranking models 0% · ranking 3 candidate models (0 of 3 done)'), vscode.recorded.messages.join('\n'));
+    assert.equal(vscode.recorded.quickPicks.length, 1, 'no QuickPick without a ranking');
+
+    // The server refuses the apply: an error message, nothing thrown, nothing applied.
+    await fakeMode({ state: 'ready', applyError: 'model smollm2-135m-instruct could not be loaded: no space left' });
+    vscode.recorded.quickPickReply = (items) => items.find((i: { label: string }) => i.label === 'smollm2-135m-instruct');
+    assert.equal(await vscode.commands.executeCommand('tailor.selectModel'), undefined);
+    assert.ok(
+      vscode.recorded.messages.includes(
+        'error: Tailor: could not switch to smollm2-135m-instruct: model smollm2-135m-instruct could not be loaded: no space left',
+      ),
+      vscode.recorded.messages.join('\n'),
+    );
+    assert.deepEqual((await log()).applied, ['smollm2-360m-instruct']);
+  } finally {
+    vscode.recorded.quickPickReply = undefined;
+    vscode.recorded.messageReply = undefined;
+    await fakeMode({ state: 'ready', applyError: null });
   }
 });

@@ -165,6 +165,12 @@ export const recorded = {
   /** showInputBox calls (options); the box answers with `inputReply` (default: the prefilled value). */
   inputs: [] as any[],
   inputReply: undefined as ((options: any) => string | undefined) | undefined,
+  /** showQuickPick calls (items and options); answered with `quickPickReply` (default: dismissed). */
+  quickPicks: [] as { items: any[]; options: any }[],
+  quickPickReply: undefined as ((items: any[], options: any) => any) | undefined,
+  /** Buttons of showInformationMessage calls with buttons; `messageReply` chooses one (default: none). */
+  messageButtons: [] as { message: string; buttons: string[] }[],
+  messageReply: undefined as ((message: string, buttons: string[]) => string | undefined) | undefined,
 };
 
 let settings: Record<string, unknown> = {};
@@ -275,7 +281,13 @@ export const window = withFallback('window', {
     recorded.statusItems.push(item);
     return item;
   },
-  showInformationMessage: async (m: string) => void recorded.messages.push(`info: ${m}`),
+  showInformationMessage: async (m: string, ...buttons: any[]) => {
+    recorded.messages.push(`info: ${m}`);
+    const labels = buttons.filter((b) => typeof b === 'string');
+    if (!labels.length) return undefined;
+    recorded.messageButtons.push({ message: m, buttons: labels });
+    return recorded.messageReply ? recorded.messageReply(m, labels) : undefined;
+  },
   showWarningMessage: async (m: string) => void recorded.messages.push(`warning: ${m}`),
   showErrorMessage: async (m: string) => void recorded.messages.push(`error: ${m}`),
   withProgress: async (options: any, task: any) => {
@@ -287,6 +299,11 @@ export const window = withFallback('window', {
     } finally {
       entry.done = true;
     }
+  },
+  showQuickPick: async (items: any, options: any) => {
+    const list = await items;
+    recorded.quickPicks.push({ items: list, options });
+    return recorded.quickPickReply ? recorded.quickPickReply(list, options) : undefined;
   },
   showInputBox: async (options: any) => {
     recorded.inputs.push(options);

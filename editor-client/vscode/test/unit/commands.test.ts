@@ -29,6 +29,8 @@ function fakeUi() {
       error: (m) => seen.error.push(m),
       show: (t) => seen.show.push(t),
       input: async () => undefined,
+      pick: async () => undefined,
+      ask: async () => undefined,
     },
   };
   return { ctx, seen };
@@ -41,6 +43,10 @@ test('package.json contributes every command of the table', () => {
   assert.ok(ids.includes('tailor.restartServer'));
   assert.ok(ids.includes('tailor.trainAdapter'));
   assert.equal(pkg.contributes.commands.find((c: { command: string }) => c.command === 'tailor.trainAdapter').title, 'Tailor: Train Adapter');
+  assert.deepEqual(pkg.contributes.commands.find((c: { command: string }) => c.command === 'tailor.selectModel'), {
+    command: 'tailor.selectModel',
+    title: 'Tailor: Select Model',
+  });
 });
 
 test('Write Commit Message: a $(sparkle) button in the title of git repositories in the Source Control view', () => {
@@ -117,6 +123,42 @@ test('a command named like its server command is left to the language client to 
   assert.equal(isServerRegistered(COMMANDS.find((c) => c.id === 'tailor.showStatus')!), false);
   assert.equal(serverRegisteredCommand('tailor.status'), undefined);
   assert.equal(serverRegisteredCommand('tailor.accepted'), undefined);
+  // Select Model too: the language client registers tailor.selectModel.
+  assert.equal(serverRegisteredCommand('tailor.selectModel')?.title, 'Tailor: Select Model');
+});
+
+test('Select Model through the command table: [] first, then {apply} for the choice; a failure is shown', async () => {
+  const cmd = serverRegisteredCommand('tailor.selectModel')!;
+  const { ctx, seen } = fakeUi();
+  const ranking = {
+    state: 'ready',
+    message: '',
+    current: 'a',
+    pick: 'b',
+    fraction: null,
+    computedAt: null,
+    candidates: [
+      { model: 'b', kind: 'llama', parameters: null, predicted_score: 0.5, measured_score: null, latency_ms: 90, within_latency_budget: true, available: true, skipped: null, live: null },
+      { model: 'a', kind: 'llama', parameters: null, predicted_score: 0.4, measured_score: null, latency_ms: 50, within_latency_budget: true, available: true, skipped: null, live: null },
+    ],
+  };
+  ctx.ui.pick = async (items) => items.find((i) => i.model === 'b');
+  const { sent, sender } = recordingSender(ranking);
+  await runCommand(cmd, ctx, sender);
+  assert.deepEqual(sent, [
+    ['workspace/executeCommand', { command: 'tailor.selectModel', arguments: [] }],
+    ['workspace/executeCommand', { command: 'tailor.selectModel', arguments: [{ apply: 'b' }] }],
+  ]);
+  assert.deepEqual(seen.info, ['Tailor: switching to b']);
+
+  const failing = fakeUi();
+  const result = await runCommand(cmd, failing.ctx, {
+    sendRequest: async () => {
+      throw new Error('boom');
+    },
+  });
+  assert.equal(result, undefined);
+  assert.deepEqual(failing.seen.error, ['Tailor: tailor.selectModel failed: boom']);
 });
 
 test('training budgets are checked as the server does', () => {
