@@ -33,6 +33,8 @@ const CONTRACT: Record<string, unknown> = {
   'selector.latencyBudgetMs': 500,
   'selector.candidates': [],
   'selector.idleSeconds': 30,
+  'selector.fineTunes': 3,
+  'selector.trainBudget': '50000-tokens',
   'telemetry.enable': true,
   logLevel: 'info',
 };
