@@ -38,7 +38,7 @@ from selector.ranking.rank import (
 
 log = logging.getLogger(__name__)
 
-FRACTIONS = (0.5, 1.0)  # the search's rungs with the default budget of 3 fine-tunes
+FRACTIONS = (1.0,)  # full runs only: what brute force and the predictor need
 
 
 def records_path() -> Path:

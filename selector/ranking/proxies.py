@@ -209,8 +209,8 @@ def weight_bytes(model: Any) -> tuple[int, int]:
 
 def measure(model: Any, tokenizer: Any, *, train: Sequence[SampleLike],
             heldout: Sequence[SampleLike], nextline: Sequence[tuple[str, str]],
-            max_heldout: int = 32, max_pairs: int = 20, lora_steps: int = 8,
-            logme_samples: int = 128, seq_len: int = 256) -> tuple[Proxies, Any]:
+            max_heldout: int = 32, max_pairs: int = 10, lora_steps: int = 6,
+            logme_samples: int = 64, seq_len: int = 256) -> tuple[Proxies, Any]:
     """All proxies of one model on one repository sample. Returns them and the model (the
     same weights; the LoRA probe may hand back the unwrapped base object)."""
     started = time.perf_counter()

@@ -41,10 +41,22 @@ Progress = Callable[[str], None]
 Loader = Callable[[ModelSpec], tuple[Any, Any]]
 
 DEFAULT_FULL_RUN = Budget(tokens=50_000)  # one "full" fine-tune of the search
+LATENCY_NOISE = 1.1  # same-architecture models time within ~10% of each other
 SAMPLE_TRAIN = 64  # proxy examples: enough for LogME's classes and the LoRA probe
 SAMPLE_HELDOUT = 32
 SAMPLE_PAIRS = 20
 TRAIN_PAIRS = 30  # next-line pairs a search fine-tune is scored on
+EVAL_TOKENS = 4096  # held-out tokens a search fine-tune is judged on (loss, best state)
+
+
+@dataclass
+class _ScoringData:
+    """The repository's data as a search fine-tune sees it: no next-line pairs inside the
+    training loop (they are scored once, after it) and no fill-in-the-middle probes."""
+
+    train: Sequence[Any]
+    heldout: Sequence[Any]
+    nextline: Sequence[tuple[str, str]] = ()
 
 
 def predictor_path() -> Path:
@@ -72,10 +84,13 @@ def load_candidate(spec: ModelSpec) -> tuple[Any, Any]:
 
 
 def zero_shot_prediction(proxies: Proxies) -> float:
-    """The fallback prediction, on the same scale as the measured score."""
-    loss = proxies.lora_loss if proxies.lora_loss is not None else proxies.zero_shot_loss
-    return score(proxies.zero_shot_exact_match or 0.0,
-                 loss if loss is not None and math.isfinite(loss) else 1e6)
+    """The fallback prediction, on the same scale as the measured score. The loss is the
+    best the LoRA probe reached (a fine-tune keeps its best state, so a probe that
+    diverged on a tiny probe set must not count against the model)."""
+    finite = [x for x in [*proxies.lora_losses, proxies.zero_shot_loss]
+              if x is not None and math.isfinite(x)]
+    loss = min(finite) if finite else None
+    return score(proxies.zero_shot_exact_match or 0.0, loss if loss is not None else 1e6)
 
 
 def _spread(items: Sequence[Any], n: int) -> list[Any]:
@@ -113,7 +128,12 @@ def _scaled(full: Budget, fraction: float) -> Budget:
 class LoraTrainer:
     """The search's trainer: a real LoRA fine-tune (`adapters.train`) of a candidate for a
     fraction of `full_run`, scored as the predictor's target (`predictor.score`). The
-    adapter is thrown away; the model is loaded for the run and released after it."""
+    adapter is thrown away; the model is loaded for the run and released after it.
+
+    Only what the score needs is evaluated: held-out loss before and after (on
+    `EVAL_TOKENS`, which also picks the best state), next-line exact match after. The
+    adapter trainer's other evaluations (mid-run losses, the base model's exact match,
+    fill-in-the-middle probes) would triple the cost of every run and change no score."""
 
     specs: dict[str, ModelSpec]
     data: Any  # adapters.dataset.TrainingData
@@ -124,6 +144,7 @@ class LoraTrainer:
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, model_id: str, fraction: float) -> float:
+        from adapters.evaluation import exact_match
         from adapters.lora import attach
         from adapters.train import train
 
@@ -136,8 +157,11 @@ class LoraTrainer:
         try:
             model, tokenizer = self.loader(self.specs[model_id])
             peft_model = attach(model)
-            result = train(peft_model, tokenizer, self.data, budget=budget, seed=self.seed,
-                           nextline_pairs=TRAIN_PAIRS)
+            data = _ScoringData(self.data.train, self.data.heldout)
+            result = train(peft_model, tokenizer, data, budget=budget, seed=self.seed,
+                           nextline_pairs=0, eval_every=2.0, eval_tokens=EVAL_TOKENS)
+            result.exact_match_after, _ = exact_match(
+                peft_model, tokenizer, list(self.data.nextline)[:TRAIN_PAIRS])
         except Exception as exc:  # a candidate that cannot be trained ranks last
             log.warning("fine-tuning %s failed: %s", model_id, exc)
             record["error"] = str(exc)
@@ -170,10 +194,11 @@ class Ranking:
 def latency_allowance(latency_budget_ms: float, current_ms: float | None) -> float:
     """The latency a candidate may cost: the budget, or what the model in use already
     costs when that is more. A slow machine must not push the ranking toward a worse
-    model that merely fits the budget: being no slower than today is always acceptable."""
+    model that merely fits the budget: being no slower than today (give or take the
+    measurement noise, `LATENCY_NOISE`) is always acceptable."""
     if current_ms is None or not math.isfinite(current_ms):
         return latency_budget_ms
-    return max(latency_budget_ms, current_ms)
+    return max(latency_budget_ms, current_ms * LATENCY_NOISE)
 
 
 def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,

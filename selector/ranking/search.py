@@ -21,6 +21,10 @@ from typing import Any
 # better: next-line exact match, held-out loss as the tie-breaker; see predictor.score).
 Trainer = Callable[[str, float], float]
 
+# Utility lost by a candidate that uses the whole latency budget: two points of next-line
+# exact match. Quality decides; latency breaks near-ties (and the budget is a hard limit).
+LATENCY_WEIGHT = 0.02
+
 
 class BudgetExceeded(RuntimeError):
     """A fine-tune was asked for after the budget was spent (a planning bug)."""
@@ -90,7 +94,7 @@ def plan_rungs(candidates: int, max_runs: int, top_k: int) -> list[tuple[int, fl
 def successive_halving(candidates: Sequence[Candidate], trainer: Trainer,
                        budget: FineTuneBudget, *, top_k: int = 4,
                        latency_budget_ms: float = 500.0,
-                       latency_weight: float = 0.1) -> SearchResult:
+                       latency_weight: float = LATENCY_WEIGHT) -> SearchResult:
     """Run the halving schedule within `budget` and rank every candidate.
 
     Measured candidates rank by their score at the longest run they got (longer runs
