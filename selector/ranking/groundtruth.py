@@ -65,9 +65,16 @@ def read_records(path: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
+    """One line per record; after a torn last line, start a fresh one so the torn text
+    stays a single unreadable line and the new record is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    with path.open("a+b") as handle:
+        handle.seek(0, 2)
+        torn = False
+        if handle.tell():
+            handle.seek(-1, 2)
+            torn = handle.read(1) != b"\n"
+        handle.write((("\n" if torn else "") + json.dumps(record) + "\n").encode())
 
 
 def _prefixed(report: Callable[[str], None], prefix: str) -> Callable[[str], None]:
