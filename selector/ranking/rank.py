@@ -64,16 +64,22 @@ def predictor_path() -> Path:
     return data_dir() / "selector" / "predictor.json"
 
 
+# Fitted on this project's ground truth (8 candidates x 4 repositories; see the README) and
+# shipped, so rankings use a learned predictor before the user runs --ground-truth.
+SHIPPED_PREDICTOR = Path(__file__).with_name("predictor.json")
+
+
 def load_predictor(path: Path | None = None) -> RidgePredictor | None:
-    """The fitted predictor, or None when there is none (or it is unreadable)."""
-    path = path or predictor_path()
-    if not path.is_file():
-        return None
-    try:
-        return RidgePredictor.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable predictor %s: %s", path, exc)
-        return None
+    """The predictor fitted here by `--ground-truth`, else the shipped one; None when
+    neither is there (or readable): the ranking then falls back to the zero-shot score."""
+    for candidate in ([path] if path else [predictor_path(), SHIPPED_PREDICTOR]):
+        if not candidate.is_file():
+            continue
+        try:
+            return RidgePredictor.load(candidate)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable predictor %s: %s", candidate, exc)
+    return None
 
 
 def load_candidate(spec: ModelSpec) -> tuple[Any, Any]:
