@@ -30,6 +30,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import to_fs_path
 
 from adapters.paths import data_dir
 from adapters.repo_context import find_repo_root
@@ -55,6 +56,7 @@ class Selection:
     last_check: float = float("-inf")
     offered: str | None = None  # the pick the user was last asked about
     model_id: str | None = None  # the catalogue id in use, when switched by the selector
+    root: Path | None = None  # the repository the ranking is for
     process: asyncio.subprocess.Process | None = None
     watcher: asyncio.Future[None] | None = None
     telemetry: Telemetry | None = None
@@ -75,6 +77,18 @@ def workspace_root(ls: TailorServer) -> Path | None:
             path = Path(root).resolve()
             return find_repo_root(path) or path
     return None
+
+
+def repository_of(ls: TailorServer, uri: object) -> Path | None:
+    """The repository a command is about: that of `uri` (any file or folder in it), else
+    the workspace's."""
+    if isinstance(uri, str) and uri:
+        path = to_fs_path(uri)
+        if path:
+            resolved = Path(path).resolve()
+            folder = resolved if resolved.is_dir() else resolved.parent
+            return find_repo_root(folder) or folder
+    return workspace_root(ls)
 
 
 def _catalogue(ls: TailorServer) -> Catalogue:
@@ -172,11 +186,17 @@ def record_accepted(ls: TailorServer, item_id: str | None, chars: int) -> None:
 
 # --- the ranking --------------------------------------------------------------------------
 
-def result(ls: TailorServer) -> dict[str, Any]:
-    """`tailor.selectModel`'s answer (the contract the editor clients rely on)."""
+def result(ls: TailorServer, root: Path | None = None) -> dict[str, Any]:
+    """`tailor.selectModel`'s answer (the contract the editor clients rely on); `ranking`
+    and `candidates` are the same list (DESIGN.md names it `ranking`)."""
     selection = state(ls)
+    root = root or selection.root or workspace_root(ls)
+    if selection.root is not None and root != selection.root:
+        return {"state": "none", "message": "no ranking for this repository yet",
+                "current": current_model(ls), "pick": None, "fraction": None,
+                "computedAt": None, "candidates": [], "ranking": [], "predictor": None,
+                "root": str(root) if root else None}
     candidates = selection.candidates
-    root = workspace_root(ls)
     telemetry = _telemetry(ls)
     if candidates and telemetry is not None and root is not None:
         candidates = apply_live(candidates, telemetry.by_model(str(root)))
@@ -188,7 +208,8 @@ def result(ls: TailorServer) -> dict[str, Any]:
                         else selection.message),
             "current": current_model(ls), "pick": pick, "fraction": selection.fraction,
             "computedAt": selection.computed_at, "candidates": candidates,
-            "predictor": selection.meta.get("predictor")}
+            "ranking": candidates, "predictor": selection.meta.get("predictor"),
+            "root": str(root) if root else None}
 
 
 def status(ls: TailorServer) -> dict[str, Any] | None:
@@ -243,16 +264,55 @@ def _job_args(ls: TailorServer, root: Path, refresh: bool) -> list[str]:
     return [*args, "--refresh"] if refresh else args
 
 
-async def rank(ls: TailorServer, *, refresh: bool = False) -> None:
+async def rank(ls: TailorServer, *, refresh: bool = False, root: Path | None = None) -> None:
     """Run the ranking child to the end and take in its result."""
     selection = state(ls)
-    root = workspace_root(ls)
+    root = root or workspace_root(ls)
     if root is None:
         selection.state, selection.message = "error", "no workspace folder to rank models for"
         return
+    if root != selection.root:
+        selection.candidates, selection.meta, selection.computed_at = [], {}, None
+    selection.root = root
     selection.state, selection.message, selection.fraction = "running", "starting", 0.0
     selection.last_check = time.monotonic()
+    progress = await _progress_begin(ls)
     ls.publish_status()
+    try:
+        await _run_child(ls, selection, root, refresh, progress)
+    except Exception as exc:  # e.g. the child could not be started
+        log.exception("the ranking could not run")
+        selection.state, selection.message = "error", f"the ranking could not run: {exc}"
+        ls.publish_status()
+    finally:
+        _progress_end(ls, progress, selection.message)
+    if selection.state == "ready":
+        await _offer(ls)
+
+
+async def _progress_begin(ls: TailorServer) -> str | None:
+    caps = ls.client_capabilities.window
+    if caps is None or not caps.work_done_progress:
+        return None
+    token = f"tailor-ranking-{int(time.time() * 1000)}"
+    try:
+        await ls.work_done_progress.create_async(token)
+        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title="Tailor: ranking candidate models", percentage=0,
+            message="in the background, at low priority"))
+    except Exception:  # progress is a courtesy; the ranking goes on without it
+        return None
+    return token
+
+
+def _progress_end(ls: TailorServer, token: str | None, message: str) -> None:
+    if token is not None:
+        with contextlib.suppress(Exception):
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+
+async def _run_child(ls: TailorServer, selection: Selection, root: Path, refresh: bool,
+                     token: str | None) -> None:
     process = selection.process = await asyncio.create_subprocess_exec(
         *_job_args(ls, root, refresh), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
@@ -267,6 +327,10 @@ async def rank(ls: TailorServer, *, refresh: bool = False) -> None:
             with contextlib.suppress(ValueError):
                 selection.fraction = int(pct) / 100
             selection.message = f"ranking: {message}"
+            if token is not None:
+                with contextlib.suppress(Exception):
+                    ls.work_done_progress.report(token, types.WorkDoneProgressReport(
+                        message=message, percentage=int((selection.fraction or 0) * 100)))
             ls.publish_status()
         elif line:
             tail = ([*tail, line])[-20:]
@@ -292,7 +356,6 @@ async def rank(ls: TailorServer, *, refresh: bool = False) -> None:
     selection.message = ("ranking computed" if data.get("refreshed")
                          else "ranking unchanged (the repository has not drifted)")
     ls.publish_status()
-    await _offer(ls)
 
 
 async def _offer(ls: TailorServer) -> None:
@@ -359,16 +422,17 @@ def setup(server: TailorServer) -> None:
     @server.command("tailor.selectModel")
     async def select_model(ls: TailorServer, *args: Any) -> dict[str, Any]:
         arg = args[0] if args and isinstance(args[0], dict) else {}
+        root = repository_of(ls, arg.get("uri"))
         if isinstance(arg.get("apply"), str):
             return await apply(ls, arg["apply"])
         if arg.get("refresh"):
             if not ls.settings.selector.enable:
-                return result(ls)
+                return result(ls, root)
             if state(ls).state != "running":
-                task = asyncio.ensure_future(rank(ls, refresh=True))
+                task = asyncio.ensure_future(rank(ls, refresh=True, root=root))
                 task.add_done_callback(_log_failure)
                 await asyncio.sleep(0)  # let it mark itself running
-        return result(ls)
+        return result(ls, root)
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

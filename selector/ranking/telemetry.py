@@ -48,7 +48,7 @@ class Live:
 
 
 def telemetry_path() -> Path:
-    return data_dir() / "telemetry.sqlite3"
+    return data_dir() / "telemetry" / "acceptance.sqlite3"
 
 
 class Telemetry:

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="function")]
 
 MODEL = "smollm2-135m-instruct"
 CAPS = types.ClientCapabilities(
+    window=types.WindowClientCapabilities(work_done_progress=True),
     text_document=types.TextDocumentClientCapabilities(
         inline_completion=types.InlineCompletionClientCapabilities()))
 
@@ -101,7 +102,7 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "Vendor helpers")
     tiny = tiny_candidate(tmp_path / "tiny-llama")
-    options = {"completion": {"maxNewTokens": 8},
+    options = {"completion": {"maxNewTokens": 8, "timeoutMs": 60000},
                "selector": {"candidates": [str(tiny)], "idleSeconds": 1, "fineTunes": 1,
                             "trainBudget": "500-tokens"}}
     asked: list[str] = []
@@ -118,7 +119,7 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
         assert command is not None and command.command == "tailor.accepted"
         await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command=command.command, arguments=command.arguments))
-        with sqlite3.connect(home / "telemetry.sqlite3") as db:
+        with sqlite3.connect(home / "telemetry" / "acceptance.sqlite3") as db:
             rows = db.execute("SELECT repo, model, shown, accepted FROM acceptance").fetchall()
         assert rows == [(str(root.resolve()), MODEL, 1, 1)]
 
@@ -144,6 +145,10 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
             assert len(asked) == 1 and answer["pick"] in asked[0] and "Switch?" in asked[0]
         assert ranked[MODEL]["live"] == {"shown": 1, "accepted": 1, "rate": 1.0}
         assert (await status(client))["ranking"]["state"] == "ready"
+        titles = [r.title for reports in client.progress_reports.values() for r in reports
+                  if isinstance(r, types.WorkDoneProgressBegin)]
+        assert "Tailor: ranking candidate models" in titles
+        assert answer["ranking"] == answer["candidates"]
 
         # 3. Switching: an unknown model is refused with a message; a candidate loads.
         with pytest.raises(JsonRpcException, match="unknown model"):
