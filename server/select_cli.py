@@ -100,6 +100,7 @@ def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = 3,
         ranking = rank_repository(root, specs, budget=budget,
                                   latency_budget_ms=latency_budget_ms,
                                   predictor=load_predictor(), progress=progress,
+                                  cheap_predictor=load_predictor(kind="cheap"),
                                   full_run=full_run, loader=loader, force=force)
     except ValueError as exc:
         print(f"tailor select: {exc}", file=err)
@@ -122,6 +123,9 @@ def format_fit(summary: dict[str, Any]) -> str:
     for repo, row in loo["per_repository"].items():
         lines.append(f"{repo:<24} {row['kendall_tau']:>11.3f} {row['rel_at_1']:>7.3f}")
     lines.append(f"{'mean':<24} {loo['kendall_tau']:>11.3f} {loo['rel_at_1']:>7.3f}")
+    cheap = summary["cheap_leave_one_out"]
+    lines.append(f"{'mean, cheap proxies only':<24} {cheap['kendall_tau']:>11.3f} "
+                 f"{cheap['rel_at_1']:>7.3f}")
     lines.append("weights: " + ", ".join(f"{k} {v:+.4f}" for k, v in summary["weights"].items()))
     lines.append(f"saved to {summary['saved']}")
     return "\n".join(lines)

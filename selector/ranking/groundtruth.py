@@ -26,7 +26,12 @@ from typing import Any
 from adapters.paths import data_dir
 from adapters.train import Budget
 from selector.ranking.catalogue import ModelSpec
-from selector.ranking.predictor import Pair, RidgePredictor, leave_one_repository_out
+from selector.ranking.predictor import (
+    CHEAP_FEATURES,
+    Pair,
+    RidgePredictor,
+    leave_one_repository_out,
+)
 from selector.ranking.proxies import measure
 from selector.ranking.rank import (
     DEFAULT_FULL_RUN,
@@ -161,10 +166,14 @@ def fit(records: Sequence[dict[str, Any]], *, l2: float = 1.0,
 
     data = pairs(records)
     evaluation = leave_one_repository_out(data, l2=l2)
+    cheap_evaluation = leave_one_repository_out(data, l2=l2, features=CHEAP_FEATURES)
     predictor = RidgePredictor(l2).fit(data)
+    cheap = RidgePredictor(l2, features=CHEAP_FEATURES).fit(data)
     path = path or predictor_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     predictor.save(path)
+    cheap.save(path.with_name(path.stem + "-cheap" + path.suffix))
     return {"pairs": len(data), "repositories": sorted({p.repo for p in data}),
             "models": sorted({p.model for p in data}), "leave_one_out": evaluation,
-            "weights": predictor.weights(), "saved": str(path)}
+            "cheap_leave_one_out": cheap_evaluation, "weights": predictor.weights(),
+            "cheap_weights": cheap.weights(), "saved": str(path)}

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 
 from adapters.train import Budget
 from selector.ranking.catalogue import catalogue
-from selector.ranking.rank import DEFAULT_FULL_RUN, load_predictor, rank_repository
+from selector.ranking.rank import (
+    DEFAULT_FULL_RUN,
+    FULL_TOP,
+    load_predictor,
+    rank_repository,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat = catalogue(args.candidate)
     for spec, why in cat.rejected.items():
         print(f"ignoring candidate {spec!r}: {why}", file=sys.stderr, flush=True)
-    steps = max(1, len(cat.available()) + args.budget)
+    available = len(cat.available())
+    steps = max(1, available + (min(available, FULL_TOP) if available > FULL_TOP else 0)
+                + args.budget)
     done = 0
 
     def progress(message: str) -> None:
@@ -48,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ranking = rank_repository(args.root, cat.specs, budget=args.budget,
                                   latency_budget_ms=args.latency_budget_ms,
                                   predictor=load_predictor(), progress=progress,
+                                  cheap_predictor=load_predictor(kind="cheap"),
                                   full_run=Budget.parse(args.train_budget),
                                   force=args.refresh, current=args.current)
     except ValueError as exc:

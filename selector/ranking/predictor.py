@@ -6,8 +6,11 @@ several proxies good; with the few (proxies -> fine-tuned score) pairs that
 ridge regression is about as much model as the data supports, and it is transparent (its
 coefficients say which proxy mattered). Scores are compared within a repository only, so
 each repository's targets are centred before fitting: the predictor learns which model
-is better, not how easy a repository is. It is judged leaving one repository out
-(Kendall tau of the ranking, Rel@1 of the pick), as the paper does.
+is better, not how easy a repository is. By default it is fitted to each repository's
+*ranks* rather than raw scores: next-line exact match on a few dozen held-out lines jumps
+in steps of a few points while most models score none, so raw scores would let one lucky
+hit dominate the squares; only the order matters for choosing. It is judged leaving one
+repository out (Kendall tau of the ranking, Rel@1 of the pick), as the paper does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ Array = NDArray[np.float64]
 # The proxy features, in a fixed order (missing ones are imputed with the training mean).
 FEATURES = ("zero_shot_loss", "zero_shot_exact_match", "logme", "lora_loss",
             "lora_slope", "log_parameters", "ms_per_token")
+# The ones that cost seconds, not minutes: one forward pass over the held-out sample, the
+# size, one timed suggestion (see `proxies.measure`'s timings).
+CHEAP_FEATURES = ("zero_shot_loss", "log_parameters", "ms_per_token")
 
 
 def score(exact_match: float, heldout_loss: float) -> float:
@@ -48,9 +54,10 @@ class Pair:
     score: float
 
 
-def _matrix(rows: Sequence[Mapping[str, float | None]]) -> Array:
+def _matrix(rows: Sequence[Mapping[str, float | None]],
+            features: Sequence[str] = FEATURES) -> Array:
     return np.array([[math.nan if r.get(f) is None else float(r[f])  # type: ignore[arg-type]
-                      for f in FEATURES] for r in rows], dtype=np.float64)
+                      for f in features] for r in rows], dtype=np.float64)
 
 
 @dataclass
@@ -58,6 +65,8 @@ class RidgePredictor:
     """Ridge regression on standardised proxies; `l2` is the penalty per coefficient."""
 
     l2: float = 1.0
+    target: str = "rank"  # "rank": within-repository rank in [0, 1]; "score": raw score
+    features: tuple[str, ...] = FEATURES
     mean: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
     coef: list[float] = field(default_factory=list)
@@ -65,7 +74,7 @@ class RidgePredictor:
     def fit(self, pairs: Sequence[Pair]) -> RidgePredictor:
         if not pairs:
             raise ValueError("no training pairs")
-        x = _matrix([p.proxies for p in pairs])
+        x = _matrix([p.proxies for p in pairs], self.features)
         seen = ~np.isnan(x)
         # Column means over the values present; a proxy never measured gets 0 (and then
         # zero variance, so no weight).
@@ -77,6 +86,8 @@ class RidgePredictor:
         y = np.array([p.score for p in pairs])
         for repo in {p.repo for p in pairs}:  # centre within each repository
             idx = [i for i, p in enumerate(pairs) if p.repo == repo]
+            if self.target == "rank" and len(idx) > 1:
+                y[idx] = _ranks(y[idx]) / (len(idx) - 1)
             y[idx] -= y[idx].mean()
             z[idx] -= z[idx].mean(axis=0)
         coef = np.linalg.solve(z.T @ z + self.l2 * np.eye(z.shape[1]), z.T @ y)
@@ -87,25 +98,41 @@ class RidgePredictor:
         """Relative scores: comparable among candidates on one repository."""
         if not self.coef:
             raise ValueError("the predictor is not fitted")
-        x = _matrix(proxies)
+        x = _matrix(proxies, self.features)
         mean = np.array(self.mean)
         x = np.where(np.isnan(x), mean, x)
         return ((x - mean) / np.array(self.scale) @ np.array(self.coef)).tolist()
 
     def weights(self) -> dict[str, float]:
-        return dict(zip(FEATURES, self.coef, strict=True))
+        return dict(zip(self.features, self.coef, strict=True))
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"features": list(FEATURES), "l2": self.l2,
+        path.write_text(json.dumps({"features": list(self.features), "l2": self.l2,
+                                    "target": self.target,
                                     "mean": self.mean, "scale": self.scale,
                                     "coef": self.coef}, indent=1))
 
     @classmethod
     def load(cls, path: Path) -> RidgePredictor:
         data = json.loads(path.read_text())
-        if data.get("features") != list(FEATURES):
+        features = data.get("features")
+        if not isinstance(features, list) or not features or \
+                not set(features) <= set(FEATURES):
             raise ValueError("predictor was fitted on other features")
-        return cls(l2=data["l2"], mean=data["mean"], scale=data["scale"], coef=data["coef"])
+        return cls(l2=data["l2"], target=data.get("target", "score"),
+                   features=tuple(features), mean=data["mean"], scale=data["scale"],
+                   coef=data["coef"])
+
+
+def _ranks(values: Array) -> Array:
+    """0-based ranks, ties sharing their mean rank."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -140,7 +167,8 @@ def rel_at_1(predicted: Sequence[float], actual: Sequence[float]) -> float:
     return chosen / best
 
 
-def leave_one_repository_out(pairs: Sequence[Pair], l2: float = 1.0) -> dict[str, Any]:
+def leave_one_repository_out(pairs: Sequence[Pair], l2: float = 1.0, target: str = "rank",
+                             features: Sequence[str] = FEATURES) -> dict[str, Any]:
     """Fit on all repositories but one, rank the held-out one's candidates; per repository
     Kendall tau and Rel@1, and their means."""
     repos = sorted({p.repo for p in pairs})
@@ -150,7 +178,8 @@ def leave_one_repository_out(pairs: Sequence[Pair], l2: float = 1.0) -> dict[str
     for repo in repos:
         train = [p for p in pairs if p.repo != repo]
         test = [p for p in pairs if p.repo == repo]
-        predicted = RidgePredictor(l2).fit(train).predict([p.proxies for p in test])
+        predicted = RidgePredictor(l2, target, tuple(features)).fit(train).predict(
+            [p.proxies for p in test])
         actual = [p.score for p in test]
         per_repo[repo] = {"kendall_tau": kendall_tau(predicted, actual),
                           "rel_at_1": rel_at_1(predicted, actual)}

@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
@@ -57,6 +57,8 @@ class Proxies:
     ms_per_token: float | None = None  # decoding
     latency_ms: float | None = None  # one suggestion: prompt and new tokens as measured
     seconds: float = 0.0  # what measuring all this cost
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per proxy
+    tier: str = "full"  # "cheap": only zero-shot loss, size and latency were measured
 
     def features(self) -> dict[str, float | None]:
         """The predictor's inputs (see `predictor.FEATURES`)."""
@@ -210,26 +212,57 @@ def weight_bytes(model: Any) -> tuple[int, int]:
 def measure(model: Any, tokenizer: Any, *, train: Sequence[SampleLike],
             heldout: Sequence[SampleLike], nextline: Sequence[tuple[str, str]],
             max_heldout: int = 32, max_pairs: int = 10, lora_steps: int = 6,
-            logme_samples: int = 64, seq_len: int = 256) -> tuple[Proxies, Any]:
-    """All proxies of one model on one repository sample. Returns them and the model (the
-    same weights; the LoRA probe may hand back the unwrapped base object)."""
+            logme_samples: int = 64, seq_len: int = 256,
+            tier: str = "full", earlier: Proxies | None = None) -> tuple[Proxies, Any]:
+    """The proxies of one model on one repository sample. Returns them and the model (the
+    same weights; the LoRA probe may hand back the unwrapped base object).
+
+    `tier="cheap"`: only what costs seconds (zero-shot loss, size, latency: under a tenth
+    of the whole on SmolLM2-135M); `tier="expensive"`: the rest (next-line exact match,
+    LogME, the LoRA probe: minutes), added to the `earlier` cheap ones; `"full"`: both."""
+    if tier not in ("cheap", "expensive", "full"):
+        raise ValueError(f"unknown proxy tier {tier!r}")
     started = time.perf_counter()
-    result = Proxies()
+    if tier == "expensive" and earlier is not None:
+        result = replace(earlier, timings=dict(earlier.timings))
+        cheap_seconds = earlier.seconds
+    else:
+        result, cheap_seconds = Proxies(), 0.0
     result.parameters, result.weight_bytes = weight_bytes(model)
     model.eval()
     held = list(heldout)[:max_heldout]
-    result.zero_shot_loss, result.zero_shot_exact_match = zero_shot(
-        model, tokenizer, held, list(nextline)[:max_pairs], seq_len=seq_len)
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings[name] = round(now - clock, 3)
+        clock = now
+
+    if tier != "expensive":
+        result.zero_shot_loss, _ = zero_shot(model, tokenizer, held, [], seq_len=seq_len)
+        lap("zero_shot_loss")
+        prompt = held[0].prompt + held[0].target if held else "def main():\n    pass\n"
+        result.prefill_ms_per_token, result.ms_per_token, result.latency_ms = cost(
+            model, tokenizer, prompt)
+        lap("latency")
+    if tier == "cheap":
+        result.tier = "cheap"
+        result.seconds = time.perf_counter() - started
+        return result, model
+    result.tier = "full"
+    pairs = list(nextline)[:max_pairs]
+    result.zero_shot_exact_match = exact_match(model, tokenizer, pairs)[0] if pairs else None
+    lap("zero_shot_exact_match")
     result.logme, result.logme_target = logme_proxy(
         model, tokenizer, [*train, *heldout], max_samples=logme_samples, seq_len=seq_len)
+    lap("logme")
     losses, model = lora_probe(model, tokenizer, train, held, steps=lora_steps,
                                seq_len=seq_len)
+    lap("lora_probe")
     if losses:
         result.lora_losses = losses
         result.lora_loss = losses[-1]
         result.lora_slope = slope(losses)
-    prompt = held[0].prompt + held[0].target if held else "def main():\n    pass\n"
-    result.prefill_ms_per_token, result.ms_per_token, result.latency_ms = cost(
-        model, tokenizer, prompt)
-    result.seconds = time.perf_counter() - started
+    result.seconds = cheap_seconds + time.perf_counter() - started
     return result, model

@@ -59,20 +59,23 @@ class _ScoringData:
     nextline: Sequence[tuple[str, str]] = ()
 
 
-def predictor_path() -> Path:
-    """Where `tailor select --ground-truth` keeps the fitted predictor."""
-    return data_dir() / "selector" / "predictor.json"
+def predictor_path(kind: str = "full") -> Path:
+    """Where `tailor select --ground-truth` keeps a fitted predictor: `full` (all proxies)
+    or `cheap` (the cheap tier's proxies only)."""
+    return data_dir() / "selector" / _PREDICTOR_FILES[kind]
 
 
 # Fitted on this project's ground truth (8 candidates x 4 repositories; see the README) and
 # shipped, so rankings use a learned predictor before the user runs --ground-truth.
-SHIPPED_PREDICTOR = Path(__file__).with_name("predictor.json")
+_PREDICTOR_FILES = {"full": "predictor.json", "cheap": "predictor-cheap.json"}
+FULL_TOP = 3  # candidates that get the expensive proxies after the cheap tier
 
 
-def load_predictor(path: Path | None = None) -> RidgePredictor | None:
+def load_predictor(path: Path | None = None, kind: str = "full") -> RidgePredictor | None:
     """The predictor fitted here by `--ground-truth`, else the shipped one; None when
     neither is there (or readable): the ranking then falls back to the zero-shot score."""
-    for candidate in ([path] if path else [predictor_path(), SHIPPED_PREDICTOR]):
+    shipped = Path(__file__).with_name(_PREDICTOR_FILES[kind])
+    for candidate in ([path] if path else [predictor_path(kind), shipped]):
         if not candidate.is_file():
             continue
         try:
@@ -207,10 +210,25 @@ def latency_allowance(latency_budget_ms: float, current_ms: float | None) -> flo
     return max(latency_budget_ms, current_ms * LATENCY_NOISE)
 
 
+def _latency(proxies: Proxies | None) -> float | None:
+    return None if proxies is None else proxies.latency_ms
+
+
+def _predict(predictor: RidgePredictor | None, proxies: Sequence[Proxies]
+             ) -> tuple[list[float], str]:
+    if not proxies:
+        return [], "none"
+    if predictor is not None:
+        return predictor.predict([p.features() for p in proxies]), "ridge predictor"
+    return ([zero_shot_prediction(p) for p in proxies],
+            "zero-shot score (no fitted predictor)")
+
+
 def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
              latency_budget_ms: float, predictor: RidgePredictor | None, full_run: Budget,
              loader: Loader, progress: Progress, top_k: int, seed: int,
-             current: str) -> dict[str, Any]:
+             current: str, cheap_predictor: RidgePredictor | None = None,
+             full_top: int = 3) -> dict[str, Any]:
     from adapters.dataset import build_training_data
 
     started = time.perf_counter()
@@ -222,40 +240,59 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
         raise ValueError(f"no training data in {root} ({note})")
     measured: dict[str, Proxies] = {}
     skipped: dict[str, str] = {}
-    for spec in specs:
-        if not spec.available():
-            skipped[spec.id] = (f"not built yet (tailor zoo build --only {spec.id})"
-                                if spec.kind in ("derived", "zoo") else "not available")
-            continue
-        progress(f"measuring {spec.id}")
+    by_id = {s.id: s for s in specs}
+
+    def measure_one(spec: ModelSpec, tier: str) -> None:
+        progress(f"measuring {spec.id}" + (" (cheap proxies)" if tier == "cheap" else ""))
         try:
             model, tokenizer = loader(spec)
-            proxies, model = measure(model, tokenizer, train=sample.train,
-                                     heldout=sample.heldout, nextline=sample.nextline)
+            measured[spec.id], model = measure(
+                model, tokenizer, train=sample.train, heldout=sample.heldout,
+                nextline=sample.nextline, tier=tier, earlier=measured.get(spec.id))
         except Exception as exc:  # one broken candidate must not stop the ranking
             log.warning("cannot measure %s: %s", spec.id, exc)
             skipped[spec.id] = f"could not be loaded or measured: {exc}"
-            continue
+            measured.pop(spec.id, None)
         finally:
             model = tokenizer = None
             gc.collect()
-        measured[spec.id] = proxies
+
+    available = []
+    for spec in specs:
+        if spec.available():
+            available.append(spec)
+        else:
+            skipped[spec.id] = (f"not built yet (tailor zoo build --only {spec.id})"
+                                if spec.kind in ("derived", "zoo") else "not available")
+    # Two tiers, like the search itself: the cheap proxies for every candidate, the
+    # expensive ones (minutes each) only for the `full_top` the cheap tier likes best.
+    two_tier = len(available) > full_top
+    for spec in available:
+        measure_one(spec, "cheap" if two_tier else "full")
+    cheap_ids = list(measured)
+    if two_tier:
+        cheap_rank = _predict(cheap_predictor, [measured[m] for m in cheap_ids])[0]
+        allowed_now = latency_allowance(latency_budget_ms, _latency(measured.get(current)))
+        finalists = [m for _, m in sorted(zip(cheap_rank, cheap_ids, strict=True),
+                                          reverse=True)
+                     if (measured[m].latency_ms or 0.0) <= allowed_now][:full_top]
+        for model_id in finalists:
+            measure_one(by_id[model_id], "expensive")
     ids = list(measured)
-    if predictor is not None and ids:
-        predicted = predictor.predict([measured[m].features() for m in ids])
-        method = "ridge predictor"
-    else:
-        predicted = [zero_shot_prediction(measured[m]) for m in ids]
-        method = "zero-shot score (no fitted predictor)"
+    full_ids = [m for m in ids if measured[m].tier == "full"]
+    rest = [m for m in ids if measured[m].tier != "full"]
+    full_pred, method = _predict(predictor, [measured[m] for m in full_ids])
+    rest_pred = _predict(cheap_predictor, [measured[m] for m in rest])[0]
+    # Candidates that did not reach the expensive tier rank after every one that did.
+    floor = min(full_pred, default=0.0) - 1.0
+    spread = (max(rest_pred) - min(rest_pred)) if rest_pred else 0.0
+    rest_pred = [floor - spread + (p - min(rest_pred, default=0.0)) for p in rest_pred]
     candidates = [Candidate(m, p, latency_ms=measured[m].latency_ms)
-                  for m, p in zip(ids, predicted, strict=True)]
-    by_id = {s.id: s for s in specs}
+                  for m, p in zip(full_ids + rest, full_pred + rest_pred, strict=True)]
     trainer = LoraTrainer(by_id, data, full_run=full_run, loader=loader, seed=seed,
                           progress=progress)
     fine_tunes = FineTuneBudget(max_runs=budget)
-    reference = measured.get(current)
-    allowed = latency_allowance(latency_budget_ms,
-                                reference.latency_ms if reference is not None else None)
+    allowed = latency_allowance(latency_budget_ms, _latency(measured.get(current)))
     result = successive_halving(candidates, trainer, fine_tunes, top_k=top_k,
                                 latency_budget_ms=allowed)
     rows: list[dict[str, Any]] = []
@@ -280,6 +317,7 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
             "meta": {"pick": result.pick, "fine_tunes": result.runs, "budget": budget,
                      "compute": result.compute, "plan": result.plan,
                      "full_run": full_run.describe(), "predictor": method,
+                     "expensive_proxies": full_ids,
                      "latency_budget_ms": latency_budget_ms,
                      "latency_allowed_ms": allowed, "current": current,
                      "data": {k: data.summary.get(k) for k in ("repo_name", "files_used",
@@ -293,11 +331,15 @@ def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *, budget
                     progress: Progress | None = None, full_run: Budget = DEFAULT_FULL_RUN,
                     loader: Loader = load_candidate, cache: RankingCache | None = None,
                     force: bool = False, top_k: int = 4, seed: int = 0,
-                    current: str | None = None) -> Ranking:
+                    current: str | None = None,
+                    cheap_predictor: RidgePredictor | None = None,
+                    full_top: int = FULL_TOP) -> Ranking:
     """Rank `candidates` for the repository at `root`, best first.
 
     `budget` is the most real fine-tunes the search may run (0: proxies and prediction
-    only); `full_run` is what one full fine-tune trains for. `current` is the model in use
+    only); `full_run` is what one full fine-tune trains for. With more than `full_top`
+    candidates, all get the cheap proxies and only the `full_top` best by
+    `cheap_predictor` the expensive ones. `current` is the model in use
     (default: the shipped one): no candidate at most as slow as it is excluded for latency.
     A cached ranking is returned while the repository has not drifted and the candidates
     and settings are the same.
@@ -310,13 +352,15 @@ def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *, budget
     unique = list({s.id: s for s in candidates}.values())
     settings = [f"@budget={budget}", f"@latency={latency_budget_ms:g}",
                 f"@run={full_run.describe()}", f"@top_k={top_k}", f"@seed={seed}",
-                f"@current={current}",
+                f"@current={current}", f"@full_top={full_top}",
+                f"@cheap={'none' if cheap_predictor is None else cheap_predictor.coef}",
                 f"@predictor={'none' if predictor is None else predictor.coef}"]
 
     def compute() -> dict[str, Any]:
         return _compute(root, unique, budget=budget, latency_budget_ms=latency_budget_ms,
                         predictor=predictor, full_run=full_run, loader=loader,
-                        progress=report, top_k=top_k, seed=seed, current=current)
+                        progress=report, top_k=top_k, seed=seed, current=current,
+                        cheap_predictor=cheap_predictor, full_top=full_top)
 
     outcome = cached_ranking(root, repo_identity(root), [s.id for s in unique] + settings,
                              compute, cache=cache, force=force)

@@ -15,7 +15,7 @@ from test_ranking_rank import RUN, Counted, run_git, write_repo
 
 from selector.ranking.catalogue import ModelSpec, extra_spec
 from selector.ranking.groundtruth import collect, fit, read_records
-from selector.ranking.predictor import FEATURES, RidgePredictor
+from selector.ranking.predictor import CHEAP_FEATURES, FEATURES, RidgePredictor
 from server.select_cli import run_ground_truth
 
 torch.set_num_threads(1)
@@ -82,6 +82,9 @@ def test_fit_saves_a_predictor_judged_leaving_one_repository_out(
     assert -1 <= loo["kendall_tau"] <= 1 and 0 <= loo["rel_at_1"] <= 1
     predictor = RidgePredictor.load(home / "predictor.json")
     assert predictor.weights() == pytest.approx(summary["weights"])
+    cheap = RidgePredictor.load(home / "predictor-cheap.json")
+    assert set(cheap.weights()) == set(CHEAP_FEATURES) < set(FEATURES)
+    assert -1 <= summary["cheap_leave_one_out"]["kendall_tau"] <= 1
     with pytest.raises(ValueError, match="two repositories"):
         fit([r for r in records if r["repo"] == repos[0].name], path=home / "p2.json")
 

@@ -155,6 +155,26 @@ def test_the_model_in_use_is_never_excluded_for_latency(
     assert rows[ranking.pick]["latency_ms"] <= ranking.meta["latency_allowed_ms"]
 
 
+def test_only_the_cheap_tiers_best_get_the_expensive_proxies(
+        repo: Path, candidates: list[ModelSpec], monkeypatch: pytest.MonkeyPatch) -> None:
+    count = Counted(monkeypatch)
+    ranking = rank_repository(repo, candidates, budget=1, latency_budget_ms=1e5,
+                              full_run=RUN, loader=count.loader, full_top=1)
+    rows = [r for r in ranking.candidates if r["available"]]
+    tiers = {r["model"]: r["proxies"]["tier"] for r in rows}
+    assert sorted(tiers.values()) == ["cheap", "cheap", "full"]
+    (finalist,) = ranking.meta["expensive_proxies"]
+    assert tiers[finalist] == "full" and rows[0]["model"] == finalist
+    for row in rows:
+        expensive = row["proxies"]["logme"], row["proxies"]["lora_loss"]
+        assert row["proxies"]["zero_shot_loss"] > 0 and row["latency_ms"] > 0
+        assert (None not in expensive) == (row["model"] == finalist)
+    # The finalist had the lowest zero-shot loss (the cheap tier's ranking without a
+    # fitted predictor), and it is the one fine-tuned.
+    assert min(rows, key=lambda r: r["proxies"]["zero_shot_loss"])["model"] == finalist
+    assert count.fine_tunes == 1 and ranking.pick == finalist
+
+
 def test_select_cli_json_table_and_report(repo: Path, candidates: list[ModelSpec],
                                           tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
