@@ -100,3 +100,51 @@ def test_acceptances_are_attributed_to_the_suggestion_that_was_shown(
     off = make_server(root, {"telemetry": {"enable": False}}, monkeypatch)
     selection.record_shown(off, "c3", root / "a.py")
     assert selection._telemetry(off) is None
+
+
+def test_a_better_pick_is_offered_once_or_applied_with_auto_switch(
+        tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from lsprotocol import types
+
+    applied: list[str] = []
+    asked: list[str] = []
+    answers = iter(["Not now", "Switch"])
+
+    async def fake_apply(_ls: TailorServer, model_id: str) -> dict[str, Any]:
+        applied.append(model_id)
+        return {}
+
+    async def fake_ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
+        asked.append(params.message)
+        return types.MessageActionItem(title=next(answers))
+
+    monkeypatch.setattr(selection, "apply", fake_apply)
+    ranking = [{"model": "better", "available": True, "within_latency_budget": True,
+                "latency_ms": 100.0},
+               {"model": "smollm2-135m-instruct", "available": True,
+                "within_latency_budget": True, "latency_ms": 900.0}]
+
+    def server(auto: bool) -> TailorServer:
+        ls = make_server(tmp_path, {"selector": {"autoSwitch": auto}}, monkeypatch)
+        monkeypatch.setattr(ls, "window_show_message_request_async", fake_ask)
+        selection.state(ls).candidates = list(ranking)
+        selection.state(ls).state = "ready"
+        return ls
+
+    ls = server(auto=False)
+    asyncio.run(selection._offer(ls))
+    assert len(asked) == 1 and "better" in asked[0] and applied == []  # "Not now"
+    asyncio.run(selection._offer(ls))
+    assert len(asked) == 1  # the same pick is not offered twice
+    ls = server(auto=False)
+    asyncio.run(selection._offer(ls))
+    assert applied == ["better"]  # "Switch"
+    ls = server(auto=True)
+    asyncio.run(selection._offer(ls))
+    assert applied == ["better", "better"] and len(asked) == 2  # switched without asking
+    selection.state(ls).model_id = "better"
+    selection.state(ls).offered = None
+    asyncio.run(selection._offer(ls))
+    assert applied == ["better", "better"]  # the pick is already in use: nothing to do
