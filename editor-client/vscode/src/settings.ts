@@ -40,7 +40,7 @@ export const SERVER_SETTINGS: SettingSpec[] = [
   { key: 'selector.latencyBudgetMs', type: 'integer', default: 500, minimum: 0, description: 'Latency a candidate model may cost per suggestion.' },
   { key: 'selector.candidates', type: 'array', default: [], description: 'Extra model specs to rank (hub ids where a network exists).' },
   { key: 'selector.idleSeconds', type: 'integer', default: 30, minimum: 1, description: 'No request for this long counts as idle.' },
-  { key: 'selector.fineTunes', type: 'integer', default: 3, minimum: 0, maximum: 50, description: 'Real LoRA fine-tunes one background ranking may run.' },
+  { key: 'selector.fineTunes', type: 'integer', default: 3, minimum: 0, description: 'Real LoRA fine-tunes one background ranking may run.' },
   { key: 'selector.trainBudget', type: 'string', default: '50000-tokens', description: 'One full fine-tune of the ranking (90s, 10m or 50000-tokens).' },
   { key: 'telemetry.enable', type: 'boolean', default: true, description: 'Local acceptance records (they never leave the machine).' },
   { key: 'logLevel', type: 'string', default: 'info', enum: ['debug', 'info', 'warning', 'error'], description: 'Server log level.' },
