@@ -65,8 +65,9 @@ def predictor_path(kind: str = "full") -> Path:
     return data_dir() / "selector" / _PREDICTOR_FILES[kind]
 
 
-# Fitted on this project's ground truth (8 candidates x 4 repositories; see the README) and
-# shipped, so rankings use a learned predictor before the user runs --ground-truth.
+# Predictors fitted on this project's ground truth may ship beside this module (package
+# data), so rankings use a learned predictor before the user runs --ground-truth; one
+# fitted here takes precedence.
 _PREDICTOR_FILES = {"full": "predictor.json", "cheap": "predictor-cheap.json"}
 FULL_TOP = 3  # candidates that get the expensive proxies after the cheap tier
 
