@@ -178,7 +178,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = [r for r in read_records() if "1.0" in r["runs"]
                and not r["runs"]["1.0"].get("error")]
-    repos = sorted({r["repo"] for r in records})
+    # Brute force is only brute force on a repository where every candidate was fine-tuned;
+    # a partially collected one still trains the predictors of the others.
+    models_of = {repo: {r["model"] for r in records if r["repo"] == repo}
+                 for repo in {r["repo"] for r in records}}
+    everyone = set().union(*models_of.values()) if models_of else set()
+    repos = sorted(repo for repo, models in models_of.items() if models == everyone)
+    partial = sorted(set(models_of) - set(repos))
+    if partial:
+        print(f"judged on {', '.join(repos)}; not on {', '.join(partial)} "
+              "(not every candidate fine-tuned there yet)")
     if len(repos) < 2:
         print("need ground truth on at least two repositories (tailor select --ground-truth)",
               file=sys.stderr)
