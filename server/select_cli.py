@@ -152,16 +152,16 @@ def run_ground_truth(roots: Sequence[Path], specs: Sequence[ModelSpec], *,
 def cmd_select(args: argparse.Namespace) -> int:
     from adapters.repo_context import find_repo_root
 
+    try:
+        full_run = Budget.parse(args.train_budget)
+    except ValueError as exc:
+        print(f"tailor select: {exc}", file=sys.stderr)
+        return 2
     if args.ground_truth:
         roots = [Path(r).resolve() for r in args.ground_truth]
         missing = [str(r) for r in roots if not r.is_dir()]
         if missing:
             print(f"tailor select: not a directory: {', '.join(missing)}", file=sys.stderr)
-            return 2
-        try:
-            full_run = Budget.parse(args.train_budget)
-        except ValueError as exc:
-            print(f"tailor select: {exc}", file=sys.stderr)
             return 2
         return run_ground_truth([find_repo_root(r) or r for r in roots],
                                 catalogue(args.candidate).specs, full_run=full_run,
@@ -170,11 +170,6 @@ def cmd_select(args: argparse.Namespace) -> int:
     path = Path(args.repo).resolve()
     if not path.is_dir():
         print(f"tailor select: {path} is not a directory", file=sys.stderr)
-        return 2
-    try:
-        full_run = Budget.parse(args.train_budget)
-    except ValueError as exc:
-        print(f"tailor select: {exc}", file=sys.stderr)
         return 2
     if args.budget < 0:
         print("tailor select: --budget must be 0 or more", file=sys.stderr)
