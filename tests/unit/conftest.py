@@ -67,6 +67,13 @@ def tiny_llama(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data directory (`TAILOR_HOME`) for the test."""
+    monkeypatch.setenv("TAILOR_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
 def tokenizer() -> CharTokenizer:
     return CharTokenizer()
 

@@ -10,21 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import hf_char_tokenizer, tiny_llama
-from test_ranking_rank import RUN, Counted, run_git, write_repo
+from test_ranking_rank import RUN, Counted, run_git, tiny_specs, write_repo
 
-from selector.ranking.catalogue import ModelSpec, extra_spec
+from selector.ranking.catalogue import ModelSpec
 from selector.ranking.groundtruth import collect, fit, read_records
 from selector.ranking.predictor import CHEAP_FEATURES, FEATURES, RidgePredictor
 from server.select_cli import run_ground_truth
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TAILOR_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def make_repo(root: Path, version: int) -> Path:
@@ -43,13 +36,7 @@ def repos(tmp_path: Path) -> list[Path]:
 
 @pytest.fixture
 def candidates(tmp_path: Path, home: Path) -> list[ModelSpec]:
-    out = []
-    for seed in range(3):
-        directory = tmp_path / f"tiny{seed}"
-        tiny_llama(len(hf_char_tokenizer()), seed=seed).save_pretrained(directory)
-        hf_char_tokenizer().save_pretrained(directory)
-        out.append(extra_spec(str(directory)))
-    return out
+    return tiny_specs(tmp_path)
 
 
 def test_collect_fine_tunes_every_pair_once_and_resumes(

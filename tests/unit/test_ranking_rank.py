@@ -45,12 +45,6 @@ def write_repo(root: Path, version: int) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TAILOR_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
@@ -61,16 +55,21 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def candidates(tmp_path: Path, home: Path) -> list[ModelSpec]:
-    """Three tiny models saved as Hugging Face directories, and a zoo model not built."""
+def tiny_specs(tmp_path: Path, count: int = 3) -> list[ModelSpec]:
+    """Tiny models saved as Hugging Face directories, as `selector.candidates` entries."""
     out = []
-    for seed in range(3):
+    for seed in range(count):
         directory = tmp_path / f"tiny{seed}"
         tiny_llama(len(hf_char_tokenizer()), seed=seed).save_pretrained(directory)
         hf_char_tokenizer().save_pretrained(directory)
         out.append(extra_spec(str(directory)))
-    return [*out, ZOO[0]]
+    return out
+
+
+@pytest.fixture
+def candidates(tmp_path: Path, home: Path) -> list[ModelSpec]:
+    """Three tiny models and a zoo model not built."""
+    return [*tiny_specs(tmp_path), ZOO[0]]
 
 
 class Counted:

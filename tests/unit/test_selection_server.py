@@ -17,12 +17,6 @@ from server.settings import parse_settings
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TAILOR_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "tiny"
     tiny_llama(len(hf_char_tokenizer())).save_pretrained(directory)
