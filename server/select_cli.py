@@ -20,6 +20,8 @@ from selector.ranking.build import EVAL_TOKENS, BaseLoader, Corpus, build_models
 from selector.ranking.catalogue import ModelSpec, catalogue
 from selector.ranking.rank import (
     DEFAULT_FULL_RUN,
+    FINE_TUNES,
+    FULL_TOP,
     Loader,
     Ranking,
     load_candidate,
@@ -33,8 +35,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("repo", nargs="?", default=".", help="the repository (default: here)")
     p.add_argument("--json", action="store_true", help="print the ranking as a JSON list")
     p.add_argument("--report", metavar="FILE.html", help="also write an HTML report with plots")
-    p.add_argument("--budget", type=int, default=3,
-                   help="most real LoRA fine-tunes the search may run (default 3; 0: none)")
+    p.add_argument("--budget", type=int, default=FINE_TUNES,
+                   help=f"most real LoRA fine-tunes the search may run (default {FINE_TUNES}; "
+                   "3 or more lets the halving compare candidates)")
+    p.add_argument("--finalists", type=int, default=FULL_TOP,
+                   help="candidates, best by the cheap proxies, that also get the expensive "
+                   f"ones and the learned predictor (default {FULL_TOP})")
     p.add_argument("--train-budget", default=DEFAULT_FULL_RUN.describe().replace(" ", "-"),
                    help="one full fine-tune of the search: 90s, 2m or 50000-tokens")
     p.add_argument("--latency-budget-ms", type=float, default=500.0,
@@ -86,7 +92,8 @@ def format_table(ranking: Ranking) -> str:
     return "\n".join(lines)
 
 
-def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = 3,
+def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = FINE_TUNES,
+               finalists: int = FULL_TOP,
                latency_budget_ms: float = 500.0, full_run: Budget = DEFAULT_FULL_RUN,
                as_json: bool = False, report: Path | None = None,
                loader: Loader = load_candidate, force: bool = False,
@@ -101,7 +108,8 @@ def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = 3,
                                   latency_budget_ms=latency_budget_ms,
                                   predictor=load_predictor(), progress=progress,
                                   cheap_predictor=load_predictor(kind="cheap"),
-                                  full_run=full_run, loader=loader, force=force)
+                                  full_run=full_run, loader=loader, force=force,
+                                  full_top=finalists)
     except ValueError as exc:
         print(f"tailor select: {exc}", file=err)
         return 1
@@ -171,13 +179,14 @@ def cmd_select(args: argparse.Namespace) -> int:
     if not path.is_dir():
         print(f"tailor select: {path} is not a directory", file=sys.stderr)
         return 2
-    if args.budget < 0:
-        print("tailor select: --budget must be 0 or more", file=sys.stderr)
+    if args.budget < 0 or args.finalists < 0:
+        print("tailor select: --budget and --finalists must be 0 or more", file=sys.stderr)
         return 2
     cat = catalogue(args.candidate)
     for spec, why in cat.rejected.items():
         print(f"tailor select: ignoring candidate {spec!r}: {why}", file=sys.stderr)
     return run_select(find_repo_root(path) or path, cat.specs, budget=args.budget,
+                      finalists=args.finalists,
                       latency_budget_ms=args.latency_budget_ms, full_run=full_run,
                       as_json=args.json, report=Path(args.report) if args.report else None,
                       force=args.refresh)

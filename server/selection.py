@@ -258,6 +258,7 @@ def _job_args(ls: TailorServer, root: Path, refresh: bool) -> list[str]:
     s = ls.settings.selector
     args = [sys.executable, "-m", "selector.ranking.job", str(root),
             "--current", current_model(ls), "--budget", str(s.fine_tunes),
+            "--finalists", str(s.finalists),
             "--train-budget", s.train_budget, "--latency-budget-ms", str(s.latency_budget_ms)]
     for spec in s.candidates:
         args += ["--candidate", spec]

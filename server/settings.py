@@ -68,7 +68,10 @@ class SelectorSettings:
     latency_budget_ms: int = 500
     candidates: list[str] = field(default_factory=list)
     idle_seconds: int = 30
-    fine_tunes: int = 3  # real LoRA fine-tunes one ranking may run
+    # real LoRA fine-tunes one ranking may run; candidates that get the expensive proxies
+    # (both 0: selector.ranking.rank's FINE_TUNES and FULL_TOP say why)
+    fine_tunes: int = 0
+    finalists: int = 0
     train_budget: str = "50000-tokens"  # one full fine-tune of the ranking's search
 
 
@@ -113,6 +116,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "selector.latencyBudgetMs": (1, 600_000),
     "selector.idleSeconds": (1, 86_400),
     "selector.fineTunes": (0, 50),
+    "selector.finalists": (0, 50),
 }
 
 

@@ -19,6 +19,7 @@ from adapters.train import Budget
 from selector.ranking.catalogue import catalogue
 from selector.ranking.rank import (
     DEFAULT_FULL_RUN,
+    FINE_TUNES,
     FULL_TOP,
     load_predictor,
     rank_repository,
@@ -29,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m selector.ranking.job")
     parser.add_argument("root")
     parser.add_argument("--current", default=None)
-    parser.add_argument("--budget", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=FINE_TUNES)
+    parser.add_argument("--finalists", type=int, default=FULL_TOP)
     parser.add_argument("--train-budget", default=DEFAULT_FULL_RUN.describe().replace(" ", "-"))
     parser.add_argument("--latency-budget-ms", type=float, default=500.0)
     parser.add_argument("--candidate", action="append", default=[])
@@ -40,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec, why in cat.rejected.items():
         print(f"ignoring candidate {spec!r}: {why}", file=sys.stderr, flush=True)
     available = len(cat.available())
-    steps = max(1, available + (min(available, FULL_TOP) if available > FULL_TOP else 0)
+    finalists = max(0, args.finalists)
+    steps = max(1, available + (min(available, finalists) if available > finalists else 0)
                 + args.budget)
     done = 0
 
@@ -57,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   predictor=load_predictor(), progress=progress,
                                   cheap_predictor=load_predictor(kind="cheap"),
                                   full_run=Budget.parse(args.train_budget),
-                                  force=args.refresh, current=args.current)
+                                  force=args.refresh, current=args.current,
+                                  full_top=finalists)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

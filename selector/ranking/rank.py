@@ -30,7 +30,7 @@ from adapters.paths import data_dir
 from adapters.train import Budget
 from selector.ranking.cache import RankingCache, cached_ranking
 from selector.ranking.catalogue import ModelSpec
-from selector.ranking.predictor import RidgePredictor, score
+from selector.ranking.predictor import FEATURES, RidgePredictor, score
 from selector.ranking.proxies import Proxies, measure
 from selector.ranking.search import Candidate, FineTuneBudget, successive_halving
 
@@ -69,7 +69,16 @@ def predictor_path(kind: str = "full") -> Path:
 # data), so rankings use a learned predictor before the user runs --ground-truth; one
 # fitted here takes precedence.
 _PREDICTOR_FILES = {"full": "predictor.json", "cheap": "predictor-cheap.json"}
-FULL_TOP = 3  # candidates that get the expensive proxies after the cheap tier
+# Candidates (best by the cheap tier) that also get the expensive proxies and the learned
+# predictor. 0 by default: on the ground truth (tests/bench/bench_select.py, four
+# repositories) the expensive tier for the top 1-3 cost 12-32 % of brute force against
+# 6 % for the cheap tier alone, and ranked no better (Kendall tau 0.911 either way,
+# Rel@1 1.000). `selector.finalists` turns it on.
+FULL_TOP = 0
+# Real fine-tunes one ranking may run by default (`selector.fineTunes`). 0 by default: one
+# full run of the cheap tier's pick added 10 points of compute (16.6 % of brute force) and
+# cannot change the pick; the halving needs 3 or more to compare anything.
+FINE_TUNES = 0
 
 
 def load_predictor(path: Path | None = None, kind: str = "full") -> RidgePredictor | None:
@@ -219,6 +228,9 @@ def _predict(predictor: RidgePredictor | None, proxies: Sequence[Proxies]
              ) -> tuple[list[float], str]:
     if not proxies:
         return [], "none"
+    if predictor is not None and predictor.features != FEATURES:
+        return (predictor.predict([p.features() for p in proxies]),
+                "ridge predictor on " + ", ".join(predictor.features))
     if predictor is not None:
         return predictor.predict([p.features() for p in proxies]), "ridge predictor"
     return ([zero_shot_prediction(p) for p in proxies],
@@ -283,7 +295,8 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
     full_ids = [m for m in ids if measured[m].tier == "full"]
     rest = [m for m in ids if measured[m].tier != "full"]
     full_pred, method = _predict(predictor, [measured[m] for m in full_ids])
-    rest_pred = _predict(cheap_predictor, [measured[m] for m in rest])[0]
+    rest_pred, rest_method = _predict(cheap_predictor, [measured[m] for m in rest])
+    method = method if full_ids else rest_method
     # Candidates that did not reach the expensive tier rank after every one that did.
     floor = min(full_pred, default=0.0) - 1.0
     spread = (max(rest_pred) - min(rest_pred)) if rest_pred else 0.0
@@ -326,7 +339,8 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
                      "seconds": round(time.perf_counter() - started, 2)}}
 
 
-def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *, budget: int = 3,
+def rank_repository(root: Path | str, candidates: Sequence[ModelSpec], *,
+                    budget: int = FINE_TUNES,
                     latency_budget_ms: float = 500.0,
                     predictor: RidgePredictor | None = None,
                     progress: Progress | None = None, full_run: Budget = DEFAULT_FULL_RUN,

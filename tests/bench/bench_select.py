@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     lat = args.latency_budget_ms
     methods: dict[str, Any] = {}
-    for full_top in (0, 1, FULL_TOP, None):
+    for full_top in (0, 1, 2, 3, None):
         tiers = ("cheap proxies only" if full_top == 0 else "all proxies for all"
                  if full_top is None else f"cheap, then all for top {full_top}")
         for top in (0, 1, 2):

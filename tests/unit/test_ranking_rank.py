@@ -19,7 +19,8 @@ import adapters.train
 from adapters.train import Budget
 from selector.ranking.build import stdlib_corpus
 from selector.ranking.catalogue import ZOO, ModelSpec, ZooRecipe, extra_spec
-from selector.ranking.rank import LATENCY_NOISE, load_candidate, rank_repository
+from selector.ranking.predictor import FEATURES
+from selector.ranking.rank import LATENCY_NOISE, load_candidate, load_predictor, rank_repository
 from selector.ranking.report import html_report, scatter
 from server.select_cli import format_table, run_select, run_zoo_build
 
@@ -172,6 +173,25 @@ def test_only_the_cheap_tiers_best_get_the_expensive_proxies(
     # fitted predictor), and it is the one fine-tuned.
     assert min(rows, key=lambda r: r["proxies"]["zero_shot_loss"])["model"] == finalist
     assert count.fine_tunes == 1 and ranking.pick == finalist
+
+
+def test_the_default_ranking_is_the_cheap_tier_with_the_shipped_predictor(
+        repo: Path, candidates: list[ModelSpec], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the server runs by default: no fine-tunes, no expensive proxies, the candidates
+    ordered by the shipped cheap-tier predictor (lower zero-shot loss first)."""
+    cheap, full = load_predictor(kind="cheap"), load_predictor()
+    assert cheap is not None and cheap.features == ("zero_shot_loss",)
+    assert full is not None and full.features == FEATURES  # fitted on 8 x 4, shipped
+    count = Counted(monkeypatch)
+    ranking = rank_repository(repo, candidates, latency_budget_ms=1e5, full_run=RUN,
+                              loader=count.loader, cheap_predictor=cheap, predictor=full)
+    rows = [r for r in ranking.candidates if r["available"]]
+    assert count.fine_tunes == 0 and ranking.meta["expensive_proxies"] == []
+    assert all(r["proxies"]["tier"] == "cheap" and r["proxies"]["logme"] is None
+               for r in rows)
+    losses = [r["proxies"]["zero_shot_loss"] for r in rows]
+    assert losses == sorted(losses) and ranking.pick == rows[0]["model"]
+    assert ranking.meta["predictor"] == "ridge predictor on zero_shot_loss"
 
 
 def test_select_cli_json_table_and_report(repo: Path, candidates: list[ModelSpec],
