@@ -19,6 +19,42 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "TAILOR_HOME": os.environ["TAILOR_TEST_SESSION_HOME"], **extra}
 
 
+def private_home(tmp_path: Path) -> Path:
+    """A data directory of the test's own that shares the session's converted models (so
+    nothing is converted twice) and nothing else."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(Path(os.environ["TAILOR_TEST_SESSION_HOME"]) / "models")
+    return home
+
+
+# An editor that shows inline completions and progress bars.
+INLINE_CAPS = types.ClientCapabilities(
+    window=types.WindowClientCapabilities(work_done_progress=True),
+    text_document=types.TextDocumentClientCapabilities(
+        inline_completion=types.InlineCompletionClientCapabilities()))
+
+
+async def start_server(home: Path, options: dict[str, Any], *, root: Path | None = None,
+                       asked: list[str] | None = None, **env: str) -> Any:
+    """A real `tailor serve` on its own data directory, initialised with `options`;
+    `asked` collects the messages of `window/showMessageRequest` (answered with nothing)."""
+    from pytest_lsp import ClientServerConfig
+
+    config = ClientServerConfig(server_command=SERVER_COMMAND,
+                                server_env=server_env(TAILOR_HOME=str(home), **env))
+    client = await config.start()
+    if asked is not None:
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def show_message_request(params: types.ShowMessageRequestParams) -> None:
+            asked.append(params.message)
+
+    await client.initialize_session(types.InitializeParams(
+        capabilities=INLINE_CAPS, root_uri=root.as_uri() if root else None,
+        initialization_options=options))
+    return client
+
+
 # A real module (trimmed from a small task-queue library) so the model sees ordinary code.
 APP_PY = textwrap.dedent('''\
     """A small in-memory task queue with retries."""

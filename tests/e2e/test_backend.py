@@ -11,34 +11,25 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 from tests.e2e.helpers import (
-    SERVER_COMMAND,
     inline_params,
     make_repo,
     open_doc,
-    server_env,
+    private_home,
+    start_server,
     status,
     wait_ready,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="function")]
 
-CAPS = types.ClientCapabilities(
-    window=types.WindowClientCapabilities(work_done_progress=True),
-    text_document=types.TextDocumentClientCapabilities(
-        inline_completion=types.InlineCompletionClientCapabilities()))
 MODEL = "smollm2-135m-instruct"
 
 
 async def start(home: Path, options: dict[str, Any]) -> LanguageClient:
-    config = ClientServerConfig(server_command=SERVER_COMMAND,
-                                server_env=server_env(TAILOR_HOME=str(home),
-                                                      TAILOR_BACKEND="auto"))
-    client = await config.start()
-    await client.initialize_session(types.InitializeParams(
-        capabilities=CAPS, initialization_options=options))
+    client: LanguageClient = await start_server(home, options, TAILOR_BACKEND="auto")
     return client
 
 
@@ -75,9 +66,7 @@ async def wait_message(client: LanguageClient, text: str, timeout: float = 30) -
 
 async def test_the_export_is_built_in_the_background_then_used_and_a_broken_one_falls_back(
         tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(Path(server_env()["TAILOR_HOME"]) / "models")
+    home = private_home(tmp_path)
     repo = make_repo(tmp_path / "repo")  # the module to complete in
     options = {"backend": "onnxruntime", "completion": {"maxNewTokens": 8}}
 

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 from tests.e2e.helpers import (
-    SERVER_COMMAND,
     git,
     inline_params,
     make_repo,
     open_doc,
-    server_env,
+    private_home,
+    start_server,
     status,
     wait_ready,
 )
@@ -30,10 +30,6 @@ from tests.e2e.helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="function")]
 
 MODEL = "smollm2-135m-instruct"
-CAPS = types.ClientCapabilities(
-    window=types.WindowClientCapabilities(work_done_progress=True),
-    text_document=types.TextDocumentClientCapabilities(
-        inline_completion=types.InlineCompletionClientCapabilities()))
 
 
 def tiny_candidate(directory: Path) -> Path:
@@ -55,22 +51,6 @@ def tiny_candidate(directory: Path) -> Path:
     return directory
 
 
-async def start(home: Path, root: Path, options: dict[str, Any],
-                asked: list[str]) -> LanguageClient:
-    config = ClientServerConfig(server_command=SERVER_COMMAND,
-                                server_env=server_env(TAILOR_HOME=str(home)))
-    client = await config.start()
-
-    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def show_message_request(params: types.ShowMessageRequestParams) -> None:
-        asked.append(params.message)
-        return None
-
-    await client.initialize_session(types.InitializeParams(
-        capabilities=CAPS, root_uri=root.as_uri(), initialization_options=options))
-    return client
-
-
 async def select(client: LanguageClient, *args: Any) -> dict[str, Any]:
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="tailor.selectModel", arguments=list(args)))
@@ -89,9 +69,7 @@ async def wait_ranking(client: LanguageClient, timeout: float) -> dict[str, Any]
 
 async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
         tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(Path(server_env()["TAILOR_HOME"]) / "models")
+    home = private_home(tmp_path)
     root = tmp_path / "repo"
     source = make_repo(root)
     # Real code in a few more files, so there are held-out files and next lines to judge on.
@@ -107,7 +85,7 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
                             "trainBudget": "500-tokens"}}
     asked: list[str] = []
 
-    client = await start(home, root, options, asked)
+    client = await start_server(home, options, root=root, asked=asked)
     try:
         assert (await wait_ready(client))["state"] == "ready"
         # 1. A shown and an accepted suggestion are counted for the model in use.
@@ -162,7 +140,7 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
         await client.shutdown_session()
 
     # 4. The next server in this workspace starts on the chosen model.
-    client = await start(home, root, options, asked)
+    client = await start_server(home, options, root=root, asked=asked)
     try:
         ready = await wait_ready(client)
         assert ready["model"] == tiny_id and ready["configuredModel"] == MODEL, ready
