@@ -82,6 +82,7 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
     tiny = tiny_candidate(tmp_path / "tiny-llama")
     options = {"completion": {"maxNewTokens": 8, "timeoutMs": 60000},
                "selector": {"candidates": [str(tiny)], "idleSeconds": 1, "fineTunes": 1,
+                            "finalists": 1,
                             "trainBudget": "500-tokens"}}
     asked: list[str] = []
 
@@ -115,6 +116,12 @@ async def test_ranking_in_the_background_telemetry_and_a_remembered_switch(
         assert ranked[tiny_id]["proxies"]["zero_shot_loss"] > \
             ranked[MODEL]["proxies"]["zero_shot_loss"] + 1
         assert answer["predictor"]  # which predictor ranked is said
+        # `selector.finalists: 1`: only the cheap tier's best (SmolLM2, by far) also got
+        # the expensive proxies.
+        assert ranked[MODEL]["proxies"]["tier"] == "full"
+        assert ranked[MODEL]["proxies"]["logme"] is not None
+        assert ranked[tiny_id]["proxies"]["tier"] == "cheap"
+        assert ranked[tiny_id]["proxies"]["logme"] is None
         # Whatever the pick (latency breaks near-ties), the user is asked only to change.
         await asyncio.sleep(1)
         if answer["pick"] == MODEL:
