@@ -241,7 +241,7 @@ def _compute(root: Path, specs: Sequence[ModelSpec], *, budget: int,
              latency_budget_ms: float, predictor: RidgePredictor | None, full_run: Budget,
              loader: Loader, progress: Progress, top_k: int, seed: int,
              current: str, cheap_predictor: RidgePredictor | None = None,
-             full_top: int = 3) -> dict[str, Any]:
+             full_top: int = FULL_TOP) -> dict[str, Any]:
     from adapters.dataset import build_training_data
 
     started = time.perf_counter()
