@@ -18,9 +18,9 @@ T.run(function()
   T.expect({ 2, #'    return "Hello, " + name' }, T.cursor, "cursor after Tab")
   T.eq("i", vim.api.nvim_get_mode().mode, "still in insert mode")
 
-  local _, log = T.exec("fake.log", vim.empty_dict())
+  local log = T.fake_log()
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return #log.accepted == 1
   end, 3000, "tailor.accepted")
   T.truthy(log.accepted[1].id:match("^fake%-"), "accepted id")

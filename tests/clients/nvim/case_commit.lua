@@ -38,7 +38,7 @@ T.run(function()
   -- Fill: the message, a blank line, the comment block unchanged; the URI of the buffer.
   vim.cmd("TailorCommitMessage")
   T.expect(with_comments(vim.list_extend(vim.deepcopy(message), { "" })), T.lines, "buffer after :TailorCommitMessage")
-  local _, log = T.exec("fake.log", vim.empty_dict())
+  local log = T.fake_log()
   T.eq({ uri = vim.uri_from_bufnr(buf) }, log.commit[1], "tailor.commitMessage argument")
   T.eq({ 1, 0 }, T.cursor(), "cursor on the subject line")
   T.eq(nil, find_note("nothing is staged"), "no notice in the staged case")
@@ -102,7 +102,7 @@ T.run(function()
   T.eq(table.concat(message, "\n") .. "\n", vim.fn.getreg('"'), "unnamed register")
   T.eq("V", vim.fn.getregtype('"'), "linewise register")
   T.eq(before, T.lines(), "the file buffer is untouched")
-  _, log = T.exec("fake.log", vim.empty_dict())
+  log = T.fake_log()
   T.eq({ uri = vim.uri_from_bufnr(0) }, log.commit[#log.commit], "argument outside gitcommit")
 
   -- The Lua API, with a callback.

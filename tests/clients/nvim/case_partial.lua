@@ -28,7 +28,7 @@ T.run(function()
   T.eq({ "def greet(name):", "    " }, T.lines(), "dismiss leaves the buffer")
   local log
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return #log.accepted == 1
   end, 3000, "partial tailor.accepted")
   T.eq(#"(name):\n    ", log.accepted[1].acceptedChars, "acceptedChars")
@@ -42,7 +42,7 @@ T.run(function()
   T.expect('x = 1; print("hello world")', T.line, "accept line = all")
   T.expect(nil, T.ghost, "no ghost left")
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return #log.accepted == 2 and log.accepted[2].acceptedChars == nil
   end, 3000, "full tailor.accepted")
 end, 30)

@@ -29,11 +29,6 @@ vim.ui.select = function(items, opts, on_choice)
   end)
 end
 
-local function log()
-  local _, l = T.exec("fake.log", vim.empty_dict())
-  return l
-end
-
 T.run(function()
   vim.cmd.edit(vim.env.TAILOR_TEST_FILE)
   T.client()
@@ -45,7 +40,7 @@ T.run(function()
   local menu = T.wait_for(function()
     return menus[1]
   end, 3000, "the model menu")
-  T.eq({}, log().select[1], "the first request has no argument (arguments = [])")
+  T.eq({}, T.fake_log().select[1], "the first request has no argument (arguments = [])")
   T.eq(2, #menu.lines, "available candidates only: " .. vim.inspect(menu.lines))
   T.eq("smollm2-360m-instruct  llama · 362M · predicted 0.412 · measured 0.398 · 310 ms  [pick]", menu.lines[1],
     "best first, the pick marked")
@@ -60,9 +55,9 @@ T.run(function()
   T.eq("Tailor: switching to smollm2-360m-instruct", switching.msg, "switching text")
   T.eq(vim.log.levels.INFO, switching.level, "switching level")
   T.expect({ "smollm2-360m-instruct" }, function()
-    return log().applied
+    return T.fake_log().applied
   end, "the server applied the chosen model")
-  T.eq({ { apply = "smollm2-360m-instruct" } }, log().select[2], "apply argument")
+  T.eq({ { apply = "smollm2-360m-instruct" } }, T.fake_log().select[2], "apply argument")
   -- The server's tailor/status follows.
   T.expect("Tailor: smollm2-360m-instruct · base · base", function()
     return require("tailor").statusline()
@@ -80,7 +75,7 @@ T.run(function()
   end, 3000, "'already current'")
   T.eq("Tailor: smollm2-360m-instruct is already the current model", already.msg, "already text")
   T.sleep(100)
-  T.eq(3, #log().select, "no apply sent")
+  T.eq(3, #T.fake_log().select, "no apply sent")
   T.eq(nil, find_note("switching to"), "no switching notification")
 
   -- Dismissing the menu does nothing.
@@ -90,7 +85,7 @@ T.run(function()
     return menus[3]
   end, 3000, "the third menu")
   T.sleep(100)
-  T.eq({ "smollm2-360m-instruct" }, log().applied, "nothing applied on dismiss")
+  T.eq({ "smollm2-360m-instruct" }, T.fake_log().applied, "nothing applied on dismiss")
 
   -- :TailorSelect! recomputes: {refresh = true}, the running state notified, no menu.
   T.notes = {}
@@ -99,21 +94,21 @@ T.run(function()
     return find_note("ranking models")
   end, 3000, "the running notification")
   T.eq("Tailor: ranking models 0% · ranking 3 candidate models (0 of 3 done)", running.msg, "running text")
-  local l = log()
+  local l = T.fake_log()
   T.eq({ { refresh = true } }, l.select[#l.select], "refresh argument")
   T.eq(3, #menus, "no menu after :TailorSelect!")
 
   -- No ranking yet: said so, and a ranking is started; no menu.
   T.exec("fake.selectMode", { state = "none" })
   T.notes = {}
-  local before = #log().select
+  local before = #T.fake_log().select
   vim.cmd("TailorSelect")
   local none = T.wait_for(function()
     return find_note("no model ranking yet")
   end, 3000, "the 'no ranking yet' notification")
   T.eq(vim.log.levels.INFO, none.level, "none level")
   T.expect({ { refresh = true } }, function()
-    l = log()
+    l = T.fake_log()
     return #l.select == before + 2 and l.select[#l.select] or nil
   end, "a ranking started after [] answered none")
   T.eq({}, l.select[before + 1], "first the plain request")

@@ -16,11 +16,6 @@ vim.ui.select = function(items, opts, on_choice)
   end)
 end
 
-local function log()
-  local _, l = T.exec("fake.log", vim.empty_dict())
-  return l
-end
-
 T.run(function()
   vim.cmd.edit(vim.env.TAILOR_TEST_FILE)
   T.client()
@@ -36,7 +31,7 @@ T.run(function()
   T.eq("Tailor: could not switch to smollm2-360m-instruct: model smollm2-360m-instruct could not be loaded: no space left",
     err.msg, "error text")
   T.truthy(find_note("switching to smollm2-360m-instruct"), "the switch was announced before the error")
-  T.eq({}, log().applied, "nothing applied")
+  T.eq({}, T.fake_log().applied, "nothing applied")
   T.eq("", vim.v.errmsg, "no Lua error")
   T.eq("Tailor: fake-model · base · base", require("tailor").statusline(), "the model stays")
 
@@ -76,7 +71,7 @@ T.run(function()
 
   -- Still working: the apply goes through now.
   T.expect({ "smollm2-360m-instruct" }, function()
-    return log().applied
+    return T.fake_log().applied
   end, "applied after the errors")
   T.eq("", vim.v.errmsg, "no Lua error at all")
 end, 30)

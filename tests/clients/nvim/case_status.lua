@@ -8,13 +8,13 @@ T.run(function()
   T.truthy(client.server_capabilities.inlineCompletionProvider, "inlineCompletionProvider")
 
   -- Settings: initializationOptions (camelCase, nested) and didChangeConfiguration.
-  local _, log = T.exec("fake.log", vim.empty_dict())
+  local log = T.fake_log()
   T.eq({ completion = { maxNewTokens = 16, multiline = "never" }, logLevel = "debug", selector = { candidates = {} } },
     log.initOptions, "initializationOptions")
   T.eq({ tailor = log.initOptions }, log.settings[1], "didChangeConfiguration at start")
   require("tailor").set_settings({ completion = { timeoutMs = 500 } })
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return #log.settings == 2
   end, 3000, "second didChangeConfiguration")
   T.eq(500, log.settings[2].tailor.completion.timeoutMs, "changed setting")
@@ -43,7 +43,7 @@ T.run(function()
   end, 3000, "a pending request")
   T.input("er", 300)
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return log.cancelled >= 1
   end, 3000, "the server to see $/cancelRequest")
   T.input("<Esc>")

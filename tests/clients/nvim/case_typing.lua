@@ -27,7 +27,7 @@ T.run(function()
   T.expect(nil, T.ghost, "ghost gone after typing it all")
   local log
   T.wait_for(function()
-    _, log = T.exec("fake.log", vim.empty_dict())
+    log = T.fake_log()
     return #log.accepted == 1
   end, 3000, "tailor.accepted after typing through")
 

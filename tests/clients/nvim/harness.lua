@@ -129,6 +129,12 @@ function T.exec(command, arg, timeout_ms)
   return e, r
 end
 
+--- What the fake server has seen so far (its `fake.log` command: requests, settings...).
+function T.fake_log()
+  local _, log = T.exec("fake.log", vim.empty_dict())
+  return log
+end
+
 --- Ghost text as shown: the plugin's extmarks in the current buffer -> "line1\nline2...".
 function T.ghost(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
