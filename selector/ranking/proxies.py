@@ -196,16 +196,16 @@ def cost(model: Any, tokenizer: Any, prompt: str, *, prompt_tokens: int = 128,
     # that stops at once must not look fast.
     stops = sorted(engine.end_ids)
     engine.generate(ids[:8], max_new_tokens=2, ban=lambda _t: stops)  # warm-up
-    prefill_ms = per_new = math.inf
-    prompt_len = len(ids)
+    runs = []
     for _ in range(max(1, repeats)):
         engine.reset()
         t = engine.generate(ids, max_new_tokens=new_tokens, ban=lambda _t: stops).timing
         if t.new_tokens < 2:
             raise RuntimeError(f"decoded {t.new_tokens} tokens; cannot time decoding")
-        prefill_ms, prompt_len = min(prefill_ms, t.prefill_ms), max(t.prompt_tokens, 1)
-        per_new = min(per_new, t.decode_ms / (t.new_tokens - 1))  # the first: prefill
-    return prefill_ms / prompt_len, per_new, prefill_ms + per_new * new_tokens
+        runs.append(t)
+    prefill_ms = min(t.prefill_ms for t in runs)
+    per_new = min(t.decode_ms / (t.new_tokens - 1) for t in runs)  # the first: prefill
+    return prefill_ms / max(runs[0].prompt_tokens, 1), per_new, prefill_ms + per_new * new_tokens
 
 
 def weight_bytes(model: Any) -> tuple[int, int]:

@@ -228,11 +228,9 @@ def _predict(predictor: RidgePredictor | None, proxies: Sequence[Proxies]
              ) -> tuple[list[float], str]:
     if not proxies:
         return [], "none"
-    if predictor is not None and predictor.features != FEATURES:
-        return (predictor.predict([p.features() for p in proxies]),
-                "ridge predictor on " + ", ".join(predictor.features))
     if predictor is not None:
-        return predictor.predict([p.features() for p in proxies]), "ridge predictor"
+        on = "" if predictor.features == FEATURES else " on " + ", ".join(predictor.features)
+        return predictor.predict([p.features() for p in proxies]), "ridge predictor" + on
     return ([zero_shot_prediction(p) for p in proxies],
             "zero-shot score (no fitted predictor)")
 
