@@ -21,6 +21,12 @@ All figures come from one run:
    pairs that measure less than 2x apart are reported but not counted.
 4. Hint latency per changed function (features + prediction + attribution) with
    onnxruntime and with the same predictor in torch, same run.
+5. (`--parts probe`, not in the default run) What the unlabelled representation carries
+   about runtime: a ridge regression (its penalty chosen by 5-fold cross-validation on the
+   labels alone) on the raw normalised features, on the frozen pre-trained code, and on the
+   top principal directions of unlabelled generated programs. If the pre-trained code or the
+   top directions predict worse than the raw features, pre-training cannot save labels on
+   this representation: the runtime lies in what the unsupervised objective discards.
 
 The cache directory holds the corpus, the pre-trained encoder and the labels of
 `python -m selector.perf.train` (default /work/perfcache, else TAILOR's cache); whatever is
@@ -235,6 +241,62 @@ def bench_data_efficiency(cache: Path, sizes: list[int], seeds: int, steps: int,
     return {"rows": rows, "label_saving_factor": factors, "test_programs": len(test.programs)}
 
 
+def _ridge_cv(x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """Ridge regression, penalty chosen by 5-fold cross-validation on (x, y) only."""
+    def fit(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
+        a1 = np.c_[a, np.ones(len(a))]
+        eye = np.eye(a1.shape[1])
+        eye[-1, -1] = 0.0  # the intercept is not penalised
+        return np.linalg.solve(a1.T @ a1 + lam * eye, a1.T @ b)
+
+    fold = np.arange(len(x)) % 5
+    best = min((sum(float(np.mean(np.abs(
+        np.c_[x[fold == k], np.ones(int(np.sum(fold == k)))] @ fit(x[fold != k], y[fold != k], lam)
+        - y[fold == k]))) for k in range(5)), lam) for lam in (0.01, 0.1, 1, 10, 100, 1000))
+    return np.c_[x_test, np.ones(len(x_test))] @ fit(x, y, best[1])
+
+
+def bench_probe(cache: Path, sizes: list[int], seeds: int) -> dict[str, object]:
+    from selector.perf.labels import generate_programs, program_features
+
+    net = pretrained_net(cache, TrainConfig(), log=lambda m: print(m, file=sys.stderr))
+    train = build_labelled_set(5000, 0, cache)
+    test = build_labelled_set(1200, 1, cache)
+    programs, _ = generate_programs(20_000, 20_000)  # unlabelled: never timed
+    unlabelled = np.stack([program_features(p.source()) for p in programs])
+
+    @torch.no_grad()
+    def norm(a: np.ndarray) -> np.ndarray:
+        return net.normalise(torch.from_numpy(a.astype(np.float32))).numpy()
+
+    @torch.no_grad()
+    def code(a: np.ndarray) -> np.ndarray:
+        return net.encoder(torch.from_numpy(norm(a))).numpy()
+    z_u = norm(unlabelled)
+    _, _, directions = np.linalg.svd(z_u - z_u.mean(0), full_matrices=False)
+    c_train, c_test = code(train.features), code(test.features)
+    c_mean, c_std = c_train.mean(0), c_train.std(0) + 1e-6
+    inputs = {"raw features": (norm(train.features), norm(test.features)),
+              "frozen pre-trained code": ((c_train - c_mean) / c_std, (c_test - c_mean) / c_std)}
+    for k in (8, 32):
+        inputs[f"top {k} unlabelled directions"] = (norm(train.features) @ directions[:k].T,
+                                                     norm(test.features) @ directions[:k].T)
+    rows = []
+    for n in sizes:
+        row: dict[str, object] = {"labels": n}
+        for name, (a, t) in inputs.items():
+            maes = []
+            for s in range(seeds):
+                idx = np.random.default_rng(s).choice(len(a), min(n, len(a)), replace=False)
+                pred = _ridge_cv(a[idx], train.log_seconds[idx], t)
+                maes.append(float(np.mean(np.abs(pred - test.log_seconds))))
+            row[name] = round(float(np.mean(maes)), 3)
+        rows.append(row)
+        print(row, file=sys.stderr, flush=True)
+    trivial = float(np.mean(np.abs(test.log_seconds - np.median(train.log_seconds))))
+    return {"mae_log_ridge": rows, "mae_log_constant": round(trivial, 3)}
+
+
 def bench_generated_direction(cache: Path, predictor: OnnxPredictor) -> dict[str, object]:
     test = build_labelled_set(1200, 1, cache)
     pred = predictor(test.features)
@@ -290,6 +352,8 @@ def main() -> None:
         "generated_direction": lambda: bench_generated_direction(args.cache, predictor),
         "data_efficiency": lambda: bench_data_efficiency(
             args.cache, [int(s) for s in args.sizes.split(",")], args.seeds, args.steps),
+        "probe": lambda: bench_probe(args.cache, [int(s) for s in args.sizes.split(",")],
+                                     args.seeds),
     }
     result = {name: parts[name]() for name in args.parts.split(",")}
     text = json.dumps(result, indent=1)
