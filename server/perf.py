@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from selector.perf.check import MEASURE_SIZE, compute, measure
 from server import diagnostics, documents
 from server.app import TailorServer
 
@@ -53,9 +53,6 @@ def is_python(uri: str, language_id: str | None) -> bool:
     return language_id == "python" or Path(path).suffix in (".py", ".pyi")
 
 
-MEASURE_SIZE = 200  # elements per generated input: larger than the training programs' 48
-
-
 def to_diagnostic(hint: Any, measured: float | None = None) -> types.Diagnostic:
     r = hint.range
     slower = hint.predicted_ratio >= 1
@@ -77,27 +74,6 @@ def to_diagnostic(hint: Any, measured: float | None = None) -> types.Diagnostic:
         data=data)
 
 
-def custom_model_dir() -> Path:
-    """Where `tailor perf --train` writes a rebuilt predictor (used instead of the shipped
-    one when present)."""
-    from adapters.paths import data_dir
-
-    return data_dir() / "perf" / "model"
-
-
-def predictor() -> Any:
-    """The rebuilt predictor if there is a valid one, else the one shipped with Tailor."""
-    from selector.perf.export import shipped_predictor
-
-    custom = custom_model_dir()
-    if (custom / "perf.onnx").exists():
-        try:
-            return shipped_predictor(str(custom))
-        except Exception:
-            log.exception("the predictor in %s is unusable; using the shipped one", custom)
-    return shipped_predictor()
-
-
 def calibration(state: PerfState) -> Any:
     from adapters.paths import data_dir
     from selector.perf.calibration import Calibration
@@ -105,44 +81,6 @@ def calibration(state: PerfState) -> Any:
     if state.calibration is None:
         state.calibration = Calibration(data_dir() / "perf" / "measured.jsonl")
     return state.calibration
-
-
-def compute(old: str, new: str, threshold: float, calibrated: Any = None
-            ) -> tuple[dict[str, tuple[Any, float]], set[str]]:
-    """(hints above the threshold by qualified name, each with its uncalibrated ratio;
-    names of every changed function). `calibrated` rescales ratios by what the user's
-    own measurements showed (`perf.measure`)."""
-    from selector.perf.hints import changed_functions, function_hints
-
-    try:
-        changed = {after.qualname for _, after in changed_functions(old, new)}
-    except (SyntaxError, ValueError, RecursionError):
-        return {}, set()
-    hints: dict[str, tuple[Any, float]] = {}
-    for hint in function_hints(old, new, predictor=predictor(), threshold=None):
-        raw = hint.predicted_ratio
-        if calibrated is not None:
-            hint.predicted_ratio = round(calibrated.apply(raw), 4)
-        if abs(math.log(hint.predicted_ratio)) >= math.log(threshold):
-            hints[hint.qualname] = (hint, raw)
-    return hints, changed
-
-
-def measure(old: str, new: str, name: str) -> float | None:
-    """After / before runtime of the user's top-level function `name`, timed in the
-    sandbox on generated inputs; None when either version cannot be timed (it needs other
-    modules, fails on the inputs, runs too long...). Called only with `perf.measure` on."""
-    from selector.perf.sandbox import Limits, measure_user_function
-
-    limits = Limits(seconds=2.0, setup_seconds=10.0)
-    before = measure_user_function(old, name, allowed=True, size=MEASURE_SIZE, limits=limits)
-    after = measure_user_function(new, name, allowed=True, size=MEASURE_SIZE, limits=limits)
-    if before.status != "ok" or after.status != "ok" or not before.seconds or \
-            not after.seconds:
-        log.info("perf: %s not measured (%s / %s)", name, before.error or before.status,
-                 after.error or after.status)
-        return None
-    return after.seconds / before.seconds
 
 
 async def on_save(ls: TailorServer, uri: str) -> None:

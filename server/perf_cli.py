@@ -12,7 +12,7 @@ from typing import Any
 
 def cmd_perf(args: argparse.Namespace) -> int:
     from adapters.paths import cache_dir
-    from server.perf import custom_model_dir
+    from selector.perf.check import custom_model_dir
 
     if args.train:
         from selector.perf.train import TrainConfig, train_model
@@ -29,8 +29,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
         return 2
     from adapters.paths import data_dir
     from selector.perf.calibration import Calibration
+    from selector.perf.check import compute
     from selector.perf.hints import source_at_revision
-    from server.perf import compute
 
     path = Path(args.file).resolve()
     try:

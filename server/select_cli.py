@@ -4,6 +4,8 @@
 Thin wrappers: the work is in `selector.ranking` (`rank`, `build`, `report`). Progress goes
 to stderr, results to stdout; `run_select` and `run_zoo_build` take their collaborators
 as arguments so tests can drive them on tiny models without a subprocess.
+The ranking and the builds are imported when their command runs, not with the parser:
+they load torch, which every other `tailor` command would otherwise wait for.
 """
 
 from __future__ import annotations
@@ -13,21 +15,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from adapters.train import Budget
-from selector.ranking.build import EVAL_TOKENS, BaseLoader, Corpus, build_models, load_base
+from adapters.budget import Budget
 from selector.ranking.catalogue import ModelSpec, catalogue
-from selector.ranking.rank import (
-    DEFAULT_FULL_RUN,
-    FINE_TUNES,
-    FULL_TOP,
-    Loader,
-    Ranking,
-    load_candidate,
-    load_predictor,
-    rank_repository,
-)
+from selector.ranking.defaults import BUILD_EVAL_TOKENS, DEFAULT_FULL_RUN, FINE_TUNES, FULL_TOP
+
+if TYPE_CHECKING:  # the ranking and the builds import torch: only when a command runs them
+    from selector.ranking.build import BaseLoader, Corpus
+    from selector.ranking.rank import Loader, Ranking
 
 
 def add_parsers(sub: Any) -> None:
@@ -62,8 +58,8 @@ def add_parsers(sub: Any) -> None:
                    help="build only this catalogue id (repeatable)")
     b.add_argument("--tokens", type=int, default=None,
                    help="train zoo models for this many tokens instead of their recipe's")
-    b.add_argument("--eval-tokens", type=int, default=EVAL_TOKENS,
-                   help=f"held-out tokens each model is judged on (default {EVAL_TOKENS})")
+    b.add_argument("--eval-tokens", type=int, default=BUILD_EVAL_TOKENS,
+                   help=f"held-out tokens each model is judged on (default {BUILD_EVAL_TOKENS})")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_zoo_build)
 
@@ -96,8 +92,10 @@ def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = FINE_TUN
                finalists: int = FULL_TOP,
                latency_budget_ms: float = 500.0, full_run: Budget = DEFAULT_FULL_RUN,
                as_json: bool = False, report: Path | None = None,
-               loader: Loader = load_candidate, force: bool = False,
+               loader: Loader | None = None, force: bool = False,
                out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    from selector.ranking.rank import load_candidate, load_predictor, rank_repository
+
     out, err = out or sys.stdout, err or sys.stderr
 
     def progress(message: str) -> None:
@@ -108,7 +106,7 @@ def run_select(root: Path, specs: Sequence[ModelSpec], *, budget: int = FINE_TUN
                                   latency_budget_ms=latency_budget_ms,
                                   predictor=load_predictor(), progress=progress,
                                   cheap_predictor=load_predictor(kind="cheap"),
-                                  full_run=full_run, loader=loader, force=force,
+                                  full_run=full_run, loader=loader or load_candidate, force=force,
                                   full_top=finalists)
     except ValueError as exc:
         print(f"tailor select: {exc}", file=err)
@@ -140,13 +138,14 @@ def format_fit(summary: dict[str, Any]) -> str:
 
 
 def run_ground_truth(roots: Sequence[Path], specs: Sequence[ModelSpec], *,
-                     full_run: Budget = DEFAULT_FULL_RUN, loader: Loader = load_candidate,
+                     full_run: Budget = DEFAULT_FULL_RUN, loader: Loader | None = None,
                      as_json: bool = False, out: IO[str] | None = None,
                      err: IO[str] | None = None) -> int:
     from selector.ranking.groundtruth import collect, fit
+    from selector.ranking.rank import load_candidate
 
     out, err = out or sys.stdout, err or sys.stderr
-    records = collect(roots, specs, full_run=full_run, loader=loader,
+    records = collect(roots, specs, full_run=full_run, loader=loader or load_candidate,
                       progress=lambda m: print(f"tailor select: {m}", file=err, flush=True))
     try:
         summary = fit(records)
@@ -204,14 +203,16 @@ def format_builds(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_zoo_build(specs: Sequence[ModelSpec], *, base_loader: BaseLoader = load_base,
+def run_zoo_build(specs: Sequence[ModelSpec], *, base_loader: BaseLoader | None = None,
                   corpus: Corpus | None = None, zoo_tokens: int | None = None,
-                  eval_tokens: int = EVAL_TOKENS, as_json: bool = False,
+                  eval_tokens: int = BUILD_EVAL_TOKENS, as_json: bool = False,
                   out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Build and evaluate; exit status 1 if a built model does not beat the unigram floor."""
+    from selector.ranking.build import build_models, load_base
+
     out, err = out or sys.stdout, err or sys.stderr
-    rows = build_models(specs, base_loader=base_loader, corpus=corpus, zoo_tokens=zoo_tokens,
-                        eval_tokens=eval_tokens,
+    rows = build_models(specs, base_loader=base_loader or load_base, corpus=corpus,
+                        zoo_tokens=zoo_tokens, eval_tokens=eval_tokens,
                         progress=lambda m: print(f"tailor zoo: {m}", file=err, flush=True))
     print(json.dumps(rows) if as_json else format_builds(rows), file=out)
     built = [r for r in rows if r["kind"] != "reference"]

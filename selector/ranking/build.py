@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from selector.ranking.catalogue import ModelSpec
+from selector.ranking.defaults import BUILD_EVAL_TOKENS
 from selector.ranking.derive import MARKER, derive, save_model_dir
 from selector.ranking.zoo import (
     stdlib_sources,
@@ -34,7 +35,7 @@ Progress = Callable[[str], None]
 # a model spec string (alias or directory) -> (model, tokenizer)
 BaseLoader = Callable[[str], tuple[Any, Any]]
 
-EVAL_TOKENS = 16_384
+EVAL_TOKENS = BUILD_EVAL_TOKENS
 SEQ_LEN = 512
 
 

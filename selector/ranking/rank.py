@@ -30,6 +30,7 @@ from adapters.paths import data_dir
 from adapters.train import Budget
 from selector.ranking.cache import RankingCache, cached_ranking
 from selector.ranking.catalogue import ModelSpec
+from selector.ranking.defaults import DEFAULT_FULL_RUN, FINE_TUNES, FULL_TOP
 from selector.ranking.predictor import FEATURES, RidgePredictor, score
 from selector.ranking.proxies import Proxies, measure
 from selector.ranking.search import Candidate, FineTuneBudget, successive_halving
@@ -40,7 +41,6 @@ Progress = Callable[[str], None]
 # spec -> (model, tokenizer); raises when the model cannot be loaded.
 Loader = Callable[[ModelSpec], tuple[Any, Any]]
 
-DEFAULT_FULL_RUN = Budget(tokens=50_000)  # one "full" fine-tune of the search
 LATENCY_NOISE = 1.1  # same-architecture models time within ~10% of each other
 SAMPLE_TRAIN = 64  # proxy examples: enough for LogME's classes and the LoRA probe
 SAMPLE_HELDOUT = 32
@@ -69,16 +69,6 @@ def predictor_path(kind: str = "full") -> Path:
 # data), so rankings use a learned predictor before the user runs --ground-truth; one
 # fitted here takes precedence.
 _PREDICTOR_FILES = {"full": "predictor.json", "cheap": "predictor-cheap.json"}
-# Candidates (best by the cheap tier) that also get the expensive proxies and the learned
-# predictor. 0 by default: on the ground truth (tests/bench/bench_select.py, four
-# repositories) the cheap tier alone costs 6 % of brute force (Rel@1 1.000, Kendall tau
-# 0.911); the expensive tier for the top 2 or 3 ranks a little better (tau 0.929) at
-# 25-32 %, over the selector's 20 % target. `selector.finalists` turns it on.
-FULL_TOP = 0
-# Real fine-tunes one ranking may run by default (`selector.fineTunes`). 0 by default: one
-# full run of the cheap tier's pick added 10 points of compute (16.6 % of brute force) and
-# cannot change the pick; the halving needs 3 or more to compare anything.
-FINE_TUNES = 0
 
 
 def load_predictor(path: Path | None = None, kind: str = "full") -> RidgePredictor | None:

@@ -163,10 +163,14 @@ async def test_tailor_perf_compares_with_a_git_revision(tmp_path: Path) -> None:
     functions = json.loads(run.stdout)["functions"]
     assert [f["name"] for f in functions] == ["common"]
     assert functions[0]["predicted_ratio"] >= 1.5 and functions[0]["reasons"]
-    plain = subprocess.run([sys.executable, "-m", "server.cli", "perf", str(repo / "sets.py"),
-                            "--against", "HEAD"], capture_output=True, text=True,
-                           timeout=120, env=server_env(), check=False)
+    plain = subprocess.run([sys.executable, "-X", "importtime", "-m", "server.cli", "perf",
+                            str(repo / "sets.py"), "--against", "HEAD"], capture_output=True,
+                           text=True, timeout=120, env=server_env(), check=False)
     assert "sets.py:1: common: predicted" in plain.stdout, plain.stdout
+    # the command never waits for torch (a second or more at start): onnxruntime predicts
+    imported = [line.rsplit("|", 1)[-1].strip() for line in plain.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "onnxruntime" in imported and "torch" not in imported
     outside = tmp_path / "loose.py"
     outside.write_text(AFTER)
     missing = subprocess.run([sys.executable, "-m", "server.cli", "perf", str(outside)],
