@@ -45,20 +45,22 @@ def compute(old: str, new: str, threshold: float, calibrated: Any = None
     """(hints above the threshold by qualified name, each with its uncalibrated ratio;
     names of every changed function). `calibrated` rescales ratios by what the user's
     own measurements showed (`perf.measure`)."""
-    from selector.perf.hints import changed_functions, function_hints
+    from selector.perf.hints import changed_functions, hints_for
 
     try:
-        changed = {after.qualname for _, after in changed_functions(old, new)}
+        pairs = changed_functions(old, new)
     except (SyntaxError, ValueError, RecursionError):
         return {}, set()
+    if not pairs:
+        return {}, set()
     hints: dict[str, tuple[Any, float]] = {}
-    for hint in function_hints(old, new, predictor=predictor(), threshold=None):
+    for hint in hints_for(pairs, new, predictor=predictor(), threshold=None):
         raw = hint.predicted_ratio
         if calibrated is not None:
             hint.predicted_ratio = round(calibrated.apply(raw), 4)
         if abs(math.log(hint.predicted_ratio)) >= math.log(threshold):
             hints[hint.qualname] = (hint, raw)
-    return hints, changed
+    return hints, {after.qualname for _, after in pairs}
 
 
 def measure(old: str, new: str, name: str) -> float | None:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selector.perf.attribution import Predictor, ablate, reasons
-from selector.perf.features import FunctionFeatures, extract_source
+from selector.perf.features import FunctionFeatures, extract_function, iter_functions
 
 
 @dataclass
@@ -90,24 +90,33 @@ def name_range(source_lines: list[str], fn: ast.FunctionDef | ast.AsyncFunctionD
                      _utf16(line[:match.end(1)]))
 
 
+def _text(lines: list[str], fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    first = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+    return "\n".join(lines[first - 1:fn.end_lineno or fn.lineno])
+
+
 def changed_functions(old_source: str, new_source: str,
                       ) -> list[tuple[FunctionFeatures, FunctionFeatures]]:
     """(old, new) features of each function present in both versions whose body changed.
 
-    Raises SyntaxError when either source does not parse."""
-    old = extract_source(old_source)
-    new = extract_source(new_source)
-    by_name: dict[str, list[FunctionFeatures]] = {}
-    for f in old:
-        by_name.setdefault(f.qualname, []).append(f)
+    Only the changed functions are featurised: a save in a long module usually touches
+    one or two of its hundreds. Same text means unchanged (the cheap test that settles
+    most); different text is compared as ASTs, so a moved or re-indented function, or a
+    comment, is not a change. Raises SyntaxError when either source does not parse."""
+    old_lines, new_lines = old_source.splitlines(), new_source.splitlines()
+    by_name: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    for qual, fn in iter_functions(ast.parse(old_source)):
+        by_name.setdefault(qual, []).append(fn)
     pairs = []
-    for f in new:
-        candidates = by_name.get(f.qualname)
+    for qual, fn in iter_functions(ast.parse(new_source)):
+        candidates = by_name.get(qual)
         if not candidates:
             continue
         before = candidates.pop(0)
-        if ast.dump(before.node) != ast.dump(f.node):
-            pairs.append((before, f))
+        if _text(old_lines, before) == _text(new_lines, fn):
+            continue
+        if ast.dump(before) != ast.dump(fn):
+            pairs.append((extract_function(before, qual), extract_function(fn, qual)))
     return pairs
 
 
@@ -122,6 +131,14 @@ def function_hints(old_source: str, new_source: str, *, predictor: Predictor | N
         pairs = changed_functions(old_source, new_source)
     except (SyntaxError, ValueError, RecursionError):
         return []
+    return hints_for(pairs, new_source, predictor=predictor, threshold=threshold,
+                     max_reasons=max_reasons)
+
+
+def hints_for(pairs: list[tuple[FunctionFeatures, FunctionFeatures]], new_source: str, *,
+              predictor: Predictor | None = None, threshold: float | None = None,
+              max_reasons: int = 3) -> list[FunctionHint]:
+    """`function_hints` for pairs already found by `changed_functions`."""
     if not pairs:
         return []
     if predictor is None:

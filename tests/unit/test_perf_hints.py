@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from selector.perf import hints as hints_module
 from selector.perf.hints import format_message, function_hints, hints_against_revision
 
 BEFORE = textwrap.dedent('''
@@ -69,6 +70,32 @@ def test_unchanged_functions_get_nothing() -> None:
     assert function_hints(BEFORE, BEFORE) == []
     moved = "\n\n# a comment that shifts every line\n" + BEFORE
     assert function_hints(BEFORE, moved) == []
+
+
+def test_a_comment_or_reformatting_inside_a_function_is_not_a_change() -> None:
+    commented = BEFORE.replace("    return out", "    return out  # the matches")
+    reflowed = BEFORE.replace("        return [r for r in rows if r]",
+                              "        return [r for r in rows\n                if r]")
+    assert commented != BEFORE and reflowed != BEFORE
+    assert function_hints(BEFORE, commented) == []
+    assert function_hints(BEFORE, reflowed) == []
+
+
+def test_a_save_in_a_long_module_featurises_only_the_edited_function(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    many = BEFORE + "".join(f"\n\ndef helper{i}(xs):\n    return [x * {i} for x in xs]\n"
+                            for i in range(200))
+    featurised: list[str] = []
+    real = hints_module.extract_function
+
+    def counting(fn, qualname=None):  # type: ignore[no-untyped-def]
+        featurised.append(qualname)
+        return real(fn, qualname)
+
+    monkeypatch.setattr(hints_module, "extract_function", counting)
+    (hint,) = function_hints(many, many.replace(BEFORE, SLOWER))
+    assert hint.qualname == "common"
+    assert featurised == ["common", "common"]  # before and after; none of the 201 others
 
 
 def test_the_threshold_drops_small_predicted_changes() -> None:
