@@ -3,17 +3,20 @@ ratio of its runtime after / before, as a diagnostic on the function's name.
 
 The prediction (`selector.perf`) parses and predicts; it never runs the user's code. The
 baseline of a document is its text at the last save (at first, its text when opened: what
-was on disk). A hint stays while its function is unchanged since the save that produced it,
-and is recomputed when the function changes; a function brought back under the threshold
-loses its hint. With `perf.measure` (off by default) each hinted top-level function is also
-timed, before and after, on generated inputs in the sandbox (`selector.perf.sandbox`: a
-subprocess with time and memory limits); the measurement is shown and refines later
-predictions (`selector.perf.calibration`). Prediction runs on a worker thread (parsing a
-large module takes a while); saves of one document are handled in order.
+was on disk); a save that does not parse leaves the baseline where it was, so the edit
+before the typo is still compared once it is fixed. A hint stays while its function is
+unchanged since the save that produced it, and is recomputed when the function changes; a
+function brought back under the threshold loses its hint. With `perf.measure` (off by
+default) each hinted top-level function is also timed, before and after, on generated
+inputs in the sandbox (`selector.perf.sandbox`: a subprocess with time and memory limits);
+the measurement is shown and refines later predictions (`selector.perf.calibration`).
+Prediction runs on a worker thread (parsing a large module takes a while); saves of one
+document are handled in order.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 from dataclasses import dataclass, field
@@ -83,6 +86,14 @@ def calibration(state: PerfState) -> Any:
     return state.calibration
 
 
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 async def on_save(ls: TailorServer, uri: str) -> None:
     """Saves of one document are handled in order: each compares with the one before."""
     state = _state(ls)
@@ -102,6 +113,9 @@ async def _on_save(ls: TailorServer, state: PerfState, uri: str) -> None:
         return
     new, version = document.source, document.version
     old = state.baseline.get(uri)
+    if old is not None and old != new and len(new) <= _MAX_CHARS and "\0" not in new and \
+            not await asyncio.to_thread(_parses, new):
+        return  # the baseline stays: the edit saved before the typo still gets its hint
     state.baseline[uri] = new
     if old is None or old == new or len(new) > _MAX_CHARS or "\0" in new:
         return

@@ -4,6 +4,7 @@ from the command line, and rebuilding the predictor they use."""
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if old is None:
         print(f"tailor perf: {path.name} is not in git at {args.against}", file=sys.stderr)
         return 2
+    for text, which in ((new, path.name), (old, f"{path.name} at {args.against}")):
+        try:
+            ast.parse(text)
+        except SyntaxError as exc:
+            print(f"tailor perf: {which} does not parse (line {exc.lineno}: {exc.msg}); "
+                  "no function can be compared", file=sys.stderr)
+            return 1
+        except ValueError as exc:  # a null byte
+            print(f"tailor perf: {which} is not Python source ({exc})", file=sys.stderr)
+            return 1
     found, _ = compute(old, new, 1.0 if args.all else args.threshold,
                        Calibration(data_dir() / "perf" / "measured.jsonl"))
     hints = [hint for hint, _ in found.values()]

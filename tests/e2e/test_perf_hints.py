@@ -111,6 +111,21 @@ async def test_a_save_that_makes_a_function_slower_gets_a_hint_on_its_name(
     assert faster.data["predictedRatio"] <= 1 / 1.5
 
 
+async def test_an_edit_saved_with_a_typo_gets_its_hint_once_the_typo_is_fixed(
+        client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "typo.py"
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                             text=BEFORE)))
+    save(client, uri, AFTER.replace("return sum(values)", "return sum(values"), 2)
+    await asyncio.sleep(1.0)
+    assert await wait_for_perf(client, uri, 1, timeout=2) == []  # nothing to compare yet
+    save(client, uri, AFTER, 3)  # compared with the last version that parsed: BEFORE
+    (hint,) = await wait_for_perf(client, uri, 1)
+    assert "slower" in hint.message and hint.data["function"] == "common"
+
+
 async def test_with_perf_measure_the_functions_are_timed_in_the_sandbox(
         client: LanguageClient, tmp_path: Path) -> None:
     home = Path(server_env()["TAILOR_HOME"])
@@ -171,6 +186,11 @@ async def test_tailor_perf_compares_with_a_git_revision(tmp_path: Path) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in plain.stderr.splitlines()
                 if line.startswith("import time:")]
     assert "onnxruntime" in imported and "torch" not in imported
+    (repo / "sets.py").write_text(AFTER + "\ndef broken(:\n")
+    unparsable = subprocess.run([sys.executable, "-m", "server.cli", "perf",
+                                 str(repo / "sets.py")], capture_output=True, text=True,
+                                timeout=120, env=server_env(), check=False)
+    assert unparsable.returncode == 1 and "sets.py does not parse (line" in unparsable.stderr
     outside = tmp_path / "loose.py"
     outside.write_text(AFTER)
     missing = subprocess.run([sys.executable, "-m", "server.cli", "perf", str(outside)],
