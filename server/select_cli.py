@@ -4,6 +4,7 @@
 Thin wrappers: the work is in `selector.ranking` (`rank`, `build`, `report`). Progress goes
 to stderr, results to stdout; `run_select` and `run_zoo_build` take their collaborators
 as arguments so tests can drive them on tiny models without a subprocess.
+
 The ranking and the builds are imported when their command runs, not with the parser:
 they load torch, which every other `tailor` command would otherwise wait for.
 """
