@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from selector.perf.features import FEATURE_NAMES, extract_function, iter_functions
+from selector.perf.features import (
+    EXTRACTOR_VERSION,
+    FEATURE_NAMES,
+    extract_function,
+    iter_functions,
+)
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -83,7 +88,8 @@ def _file_worker(path: str) -> list[np.ndarray]:
 
 
 def _cache_name(roots: Sequence[Path], max_files: int | None, seed: int) -> str:
-    key = "\0".join([*map(str, roots), str(max_files), str(seed), *FEATURE_NAMES])
+    key = "\0".join([*map(str, roots), str(max_files), str(seed), *FEATURE_NAMES,
+                     f"extractor {EXTRACTOR_VERSION}"])
     return "perf-corpus-" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".npy"
 
 

@@ -44,6 +44,10 @@ LOOP_FEATURES = ("stmts", "loops", "while_loops", "max_depth", "data_depth",
                  "loops_d1", "loops_d2", "loops_d3", "data_loops", "literal_loops",
                  "literal_trip_log", "max_literal_log")
 
+# Bumped when the same source gives other counts (2: nested functions count where called),
+# so caches of extracted features (the pre-training corpus) are rebuilt.
+EXTRACTOR_VERSION = 2
+
 FEATURE_NAMES: tuple[str, ...] = LOOP_FEATURES + tuple(f"{op}_{d}" for op in OPS for d in DEPTHS)
 INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -216,6 +220,13 @@ class _Extractor(ast.NodeVisitor):
     def __init__(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.fn = fn
         self.kinds = _infer_kinds(fn)
+        # functions defined in this one: a call to one by name runs its body there
+        self.local_defs = {node.name: node for node in _walk_own(fn)
+                           if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+        for nested in self.local_defs.values():
+            for name, kind in _infer_kinds(nested).items():
+                self.kinds.setdefault(name, kind)
+        self.inlining: set[str] = set()
         self.counts = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
         self.evidence: dict[str, list[str]] = {}
         self.depth = 0
@@ -275,7 +286,7 @@ class _Extractor(ast.NodeVisitor):
         super().generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self.bump("stmts")  # a nested definition is one statement; its body is its own
+        self.bump("stmts")  # a nested definition is one statement; its body counts where called
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
         self.bump("stmts")
@@ -484,11 +495,24 @@ class _Extractor(ast.NodeVisitor):
         else:
             self.add("call")
         self.generic_visit(node)
+        if isinstance(func, ast.Name) and name in self.local_defs and \
+                name not in self.inlining:
+            self.inline(self.local_defs[name])
+
+    def inline(self, nested: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """The body of a nested function called here, counted at the call's depth: a helper
+        generator consumed by `join` runs its loop in the caller (once per call site)."""
+        self.inlining.add(nested.name)
+        for stmt in nested.body:
+            self.visit(stmt)
+        self.inlining.discard(nested.name)
 
 
 def extract_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str | None = None,
                      ) -> FunctionFeatures:
-    """Features of one function definition (its body; nested definitions are not entered)."""
+    """Features of one function definition: its body, and the body of each nested function
+    where it calls one by name (a nested definition that is only returned or passed on, a
+    decorator's wrapper, does not run here and is not counted)."""
     ex = _Extractor(fn)
     for stmt in fn.body:
         ex.visit(stmt)

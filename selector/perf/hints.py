@@ -14,6 +14,7 @@ predicted ratio of runtimes after / before, and the reasons from `attribution`.
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import re
 import subprocess
@@ -102,7 +103,8 @@ def changed_functions(old_source: str, new_source: str,
     Only the changed functions are featurised: a save in a long module usually touches
     one or two of its hundreds. Same text means unchanged (the cheap test that settles
     most); different text is compared as ASTs, so a moved or re-indented function, or a
-    comment, is not a change. Raises SyntaxError when either source does not parse."""
+    comment, is not a change, and neither is, for its parent, an edit inside a nested
+    function. Raises SyntaxError when either source does not parse."""
     old_lines, new_lines = old_source.splitlines(), new_source.splitlines()
     by_name: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
     for qual, fn in iter_functions(ast.parse(old_source)):
@@ -115,9 +117,20 @@ def changed_functions(old_source: str, new_source: str,
         before = candidates.pop(0)
         if _text(old_lines, before) == _text(new_lines, fn):
             continue
-        if ast.dump(before) != ast.dump(fn):
+        if ast.dump(before) != ast.dump(fn) and _own_dump(before) != _own_dump(fn):
             pairs.append((extract_function(before, qual), extract_function(fn, qual)))
     return pairs
+
+
+def _own_dump(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function's AST without the bodies of the functions nested in it: an edit inside
+    a nested function is that function's change (it gets the hint), not its parent's too,
+    although the parent's features count the nested body where it calls it."""
+    clone = copy.deepcopy(fn)
+    for node in ast.walk(clone):
+        if node is not clone and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.body = []
+    return ast.dump(clone)
 
 
 def function_hints(old_source: str, new_source: str, *, predictor: Predictor | None = None,

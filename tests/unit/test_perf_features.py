@@ -149,8 +149,47 @@ def test_each_function_has_its_own_features_and_a_qualified_name() -> None:
     """))
     by_name = {f.qualname: f for f in funcs}
     assert set(by_name) == {"Box.method", "Box.method.inner"}
-    assert by_name["Box.method"].get("loops") == 0  # the nested body is not the method's
     assert by_name["Box.method.inner"].get("max_depth") == 2
+    # the method calls `inner`, so inner's loops run in the method too
+    assert by_name["Box.method"].get("loops") == 2
+
+
+def test_a_nested_function_counts_where_it_is_called_and_only_there() -> None:
+    funcs = extract_source(textwrap.dedent("""
+        def indent(text, prefix):
+            def prefixed_lines():
+                for line in text.splitlines(True):
+                    yield prefix + line
+            return ''.join(prefixed_lines())
+
+
+        def per_row(rows):
+            def scan(row):
+                return [c for c in row if c in rows]
+            for row in rows:
+                scan(row)
+
+
+        def decorator(func):
+            def wrapper(*args):
+                for a in args:
+                    for b in args:
+                        pass
+                return func(*args)
+            return wrapper
+
+
+        def recursive_helper(n):
+            def walk(k):
+                return walk(k - 1) if k else 0
+            return walk(n)
+    """))
+    by_name = {f.qualname: f for f in funcs}
+    assert by_name["indent"].get("loops_d1") == 1  # the generator's loop, run by join
+    assert by_name["per_row"].get("comp_d1") == 1  # called in a loop: one level deeper
+    assert by_name["per_row"].get("max_depth") == 2
+    assert by_name["decorator"].get("loops") == 0  # the wrapper is returned, not run
+    assert by_name["recursive_helper"].get("stmts") >= 1  # a self-calling helper ends
 
 
 def test_generated_programs_go_through_the_same_extractor() -> None:

@@ -98,6 +98,20 @@ def test_a_save_in_a_long_module_featurises_only_the_edited_function(
     assert featurised == ["common", "common"]  # before and after; none of the 201 others
 
 
+def test_an_edit_inside_a_nested_function_is_hinted_once_on_that_function() -> None:
+    outer = textwrap.dedent('''
+        def report(items, others):
+            def matches():
+                wanted = set(others)
+                return [x for x in items if x in wanted]
+            return len(matches())
+    ''')
+    slower = outer.replace("wanted = set(others)", "wanted = list(others)")
+    (hint,) = function_hints(outer, slower)
+    assert hint.qualname == "report.matches" and hint.predicted_ratio > 1.5
+    assert "membership test on a list `wanted`" in "; ".join(hint.reasons)
+
+
 def test_the_threshold_drops_small_predicted_changes() -> None:
     tweak = BEFORE.replace("    return out", "    out.reverse()\n    return out")
     assert tweak != BEFORE
