@@ -50,7 +50,7 @@ def compute(old: str, new: str, threshold: float, calibrated: Any = None
     try:
         pairs = changed_functions(old, new)
     except (SyntaxError, ValueError, RecursionError):
-        return {}, set()
+        pairs = []
     if not pairs:
         return {}, set()
     hints: dict[str, tuple[Any, float]] = {}

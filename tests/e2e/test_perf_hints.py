@@ -64,6 +64,12 @@ async def wait_for_perf(client: LanguageClient, uri: str, count: int,
     return [d for d in client.diagnostics.get(uri, []) if d.source == "tailor-perf"]
 
 
+def open_before(client: LanguageClient, uri: str) -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                             text=BEFORE)))
+
+
 def save(client: LanguageClient, uri: str, text: str, version: int) -> None:
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -77,9 +83,7 @@ async def test_a_save_that_makes_a_function_slower_gets_a_hint_on_its_name(
     path = tmp_path / "sets.py"
     path.write_text(BEFORE)
     uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                             text=BEFORE)))
+    open_before(client, uri)
     save(client, uri, BEFORE.replace("return sum(values)", "return sum(values)  # same"), 2)
     await asyncio.sleep(1.0)
     assert await wait_for_perf(client, uri, 1, timeout=2) == []  # a comment changes nothing
@@ -115,9 +119,7 @@ async def test_an_edit_saved_with_a_typo_gets_its_hint_once_the_typo_is_fixed(
         client: LanguageClient, tmp_path: Path) -> None:
     path = tmp_path / "typo.py"
     uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                             text=BEFORE)))
+    open_before(client, uri)
     save(client, uri, AFTER.replace("return sum(values)", "return sum(values"), 2)
     await asyncio.sleep(1.0)
     assert await wait_for_perf(client, uri, 1, timeout=2) == []  # nothing to compare yet
@@ -133,9 +135,7 @@ async def test_with_perf_measure_the_functions_are_timed_in_the_sandbox(
         settings={"tailor": {"backend": "torch", "perf": {"measure": True}}}))
     path = tmp_path / "measured.py"
     uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                             text=BEFORE)))
+    open_before(client, uri)
     save(client, uri, AFTER, 2)
     loop = asyncio.get_running_loop()
     end = loop.time() + 120
@@ -156,9 +156,7 @@ async def test_hints_can_be_switched_off(client: LanguageClient, tmp_path: Path)
         settings={"tailor": {"backend": "torch", "perf": {"enable": False}}}))
     path = tmp_path / "sets.py"
     uri = path.as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                             text=BEFORE)))
+    open_before(client, uri)
     save(client, uri, AFTER, 2)
     await asyncio.sleep(2.0)
     assert await wait_for_perf(client, uri, 1, timeout=1) == []
