@@ -48,6 +48,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -222,7 +223,7 @@ def bench_real(predictor: OnnxPredictor) -> dict[str, object]:
             setups.append(p["setup"])
     timings = time_sources(sources, setups, allowed=True,
                            limits=Limits(seconds=10, repeats=5, target_seconds=0.02))
-    rows = []
+    rows: list[dict[str, Any]] = []
     right = counted = shown = false_alarms = 0
     threshold = math.log(1.5)  # the default `perf.threshold`
     for k, p in enumerate(pairs):
@@ -260,7 +261,7 @@ def bench_data_efficiency(cache: Path, sizes: list[int], seeds: int, steps: int,
     train = build_labelled_set(5000, 0, cache)
     test = build_labelled_set(1200, 1, cache)
     allidx = np.arange(len(test.programs))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in sizes:
         for variant in ("pretrained", "scratch"):
             maes, accs = [], []
@@ -358,7 +359,7 @@ def bench_latency(rounds: int) -> dict[str, object]:
     """Per changed function: features, prediction and attribution (the whole hint)."""
     pairs = real_pairs()
     onnx, torch_pred = OnnxPredictor(), TorchPredictor()
-    out = {}
+    out: dict[str, Any] = {}
     for name, pred in (("onnxruntime", onnx), ("torch", torch_pred)):
         per: list[float] = []
         for _ in range(rounds):
@@ -378,11 +379,11 @@ def bench_latency(rounds: int) -> dict[str, object]:
         out[name] = {"median_ms": round(statistics.median(per), 3),
                      "p90_ms": round(float(np.percentile(per, 90)), 3),
                      "predictor_only_median_ms": round(statistics.median(alone), 4)}
-    out["torch_over_onnxruntime"] = round(out["torch"]["median_ms"] /  # type: ignore[index]
-                                          out["onnxruntime"]["median_ms"], 2)  # type: ignore[index]
+    out["torch_over_onnxruntime"] = round(out["torch"]["median_ms"] /
+                                          out["onnxruntime"]["median_ms"], 2)
     out["predictor_torch_over_onnxruntime"] = round(
-        out["torch"]["predictor_only_median_ms"] /  # type: ignore[index]
-        out["onnxruntime"]["predictor_only_median_ms"], 2)  # type: ignore[index]
+        out["torch"]["predictor_only_median_ms"] /
+        out["onnxruntime"]["predictor_only_median_ms"], 2)
     # a whole save in a long module (typing.py) where one function changed: the hint's
     # cost with everything else in the file unchanged
     path = inspect.getsourcefile(importlib.import_module("typing"))

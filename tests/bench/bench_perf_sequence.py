@@ -166,6 +166,11 @@ class SeqNet(nn.Module):
     """tokens + depths (+ counts) -> log seconds; `hidden` is what the masked
     autoencoder reconstructs from."""
 
+    c_mean: torch.Tensor
+    c_std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
     def __init__(self, counts: int = 0, dim: int = 64) -> None:
         super().__init__()
         self.tok = nn.Embedding(len(VOCAB), dim)
