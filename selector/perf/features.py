@@ -158,7 +158,7 @@ def _infer_kinds(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
         kind = _ann_kind(arg.annotation)
         if kind:
             kinds[arg.arg] = kind
-    for node in _walk_own(fn):
+    for node in walk_own(fn):
         if isinstance(node, ast.Assign):
             kind = _expr_kind(node.value, kinds)
             for target in node.targets:
@@ -179,7 +179,7 @@ def _infer_kinds(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
     return kinds
 
 
-def _walk_own(fn: ast.AST) -> Iterator[ast.AST]:
+def walk_own(fn: ast.AST) -> Iterator[ast.AST]:
     """ast.walk that does not enter nested function or class definitions."""
     stack = list(ast.iter_child_nodes(fn))
     while stack:
@@ -220,12 +220,9 @@ class _Extractor(ast.NodeVisitor):
     def __init__(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.fn = fn
         self.kinds = _infer_kinds(fn)
-        # functions defined in this one: a call to one by name runs its body there
-        self.local_defs = {node.name: node for node in _walk_own(fn)
-                           if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
-        for nested in self.local_defs.values():
-            for name, kind in _infer_kinds(nested).items():
-                self.kinds.setdefault(name, kind)
+        # functions defined in this one (met before they are called, as Python runs them):
+        # a call to one by name runs its body there
+        self.local_defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
         self.inlining: set[str] = set()
         self.counts = np.zeros(len(FEATURE_NAMES), dtype=np.float32)
         self.evidence: dict[str, list[str]] = {}
@@ -285,11 +282,13 @@ class _Extractor(ast.NodeVisitor):
             self.bump("stmts")
         super().generic_visit(node)
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.bump("stmts")  # a nested definition is one statement; its body counts where called
+        self.local_defs[node.name] = node
+        for name, kind in _infer_kinds(node).items():
+            self.kinds.setdefault(name, kind)
 
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
-        self.bump("stmts")
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.bump("stmts")

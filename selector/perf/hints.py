@@ -14,7 +14,6 @@ predicted ratio of runtimes after / before, and the reasons from `attribution`.
 from __future__ import annotations
 
 import ast
-import copy
 import math
 import re
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selector.perf.attribution import Predictor, ablate, reasons
-from selector.perf.features import FunctionFeatures, extract_function, iter_functions
+from selector.perf.features import FunctionFeatures, extract_function, iter_functions, walk_own
 
 
 @dataclass
@@ -117,7 +116,7 @@ def changed_functions(old_source: str, new_source: str,
         before = candidates.pop(0)
         if _text(old_lines, before) == _text(new_lines, fn):
             continue
-        if ast.dump(before) != ast.dump(fn) and _own_dump(before) != _own_dump(fn):
+        if _own_dump(before) != _own_dump(fn):
             pairs.append((extract_function(before, qual), extract_function(fn, qual)))
     return pairs
 
@@ -125,12 +124,18 @@ def changed_functions(old_source: str, new_source: str,
 def _own_dump(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """The function's AST without the bodies of the functions nested in it: an edit inside
     a nested function is that function's change (it gets the hint), not its parent's too,
-    although the parent's features count the nested body where it calls it."""
-    clone = copy.deepcopy(fn)
-    for node in ast.walk(clone):
-        if node is not clone and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+    although the parent's features count the nested body where it calls it. (The bodies
+    are set aside for the dump and put back.)"""
+    nested = [node for node in walk_own(fn)
+              if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    bodies = [node.body for node in nested]
+    try:
+        for node in nested:
             node.body = []
-    return ast.dump(clone)
+        return ast.dump(fn)
+    finally:
+        for node, body in zip(nested, bodies, strict=True):
+            node.body = body
 
 
 def function_hints(old_source: str, new_source: str, *, predictor: Predictor | None = None,
