@@ -126,16 +126,21 @@ def _nesting_phrase(before: FunctionFeatures, after: FunctionFeatures, increased
     return "more work inside loops" if increased else "less work inside loops"
 
 
+def _name(c: Contribution, before: FunctionFeatures, after: FunctionFeatures) -> str:
+    """What the operation works on (" `seen`"), from the side that has more of it."""
+    key = c.group if c.in_loop else f"{c.group}@0"
+    mine = (after if c.increased else before).evidence.get(key, [])
+    theirs = (before if c.increased else after).evidence.get(key, [])
+    items = _new_items(mine, theirs)
+    return f" `{items[0]}`" if items else ""
+
+
 def reason_text(c: Contribution, before: FunctionFeatures, after: FunctionFeatures) -> str:
     """A short human reason for one contribution."""
     if c.group == "nesting":
         return _nesting_phrase(before, after, c.increased)
     added, removed = _PHRASES[c.group]
-    key = c.group if c.in_loop else f"{c.group}@0"
-    mine = (after if c.increased else before).evidence.get(key, [])
-    theirs = (before if c.increased else after).evidence.get(key, [])
-    items = _new_items(mine, theirs)
-    name = f" `{items[0]}`" if items else ""
+    name = _name(c, before, after)
     if not name and c.group in ("member_unknown", "member_str", "append", "comp"):
         name = " a container"
     if c.moved:  # the same operation, now in a deeper (or shallower) loop
@@ -153,11 +158,38 @@ def reasons(total: float, contributions: list[Contribution], before: FunctionFea
         return []
     picked = [c for c in contributions
               if c.effect * total > 0 and abs(c.effect) >= share * abs(total)]
+    dropped, was = _container_swaps(picked, before, after)
     texts: list[str] = []
-    for c in picked:
-        text = reason_text(c, before, after)
+    for i, c in enumerate(picked):
+        if i in dropped:
+            continue
+        text = reason_text(c, before, after) + (f" (was {was[i]})" if i in was else "")
         if text not in texts:
             texts.append(text)
         if len(texts) >= limit:
             break
     return texts
+
+
+# A membership test that moved from one container kind to the other is one change, not two
+# ("on a list `seen`" and "no membership test on a set `seen`"): one reason, for the kind
+# added, that says what it was.
+_SWAPPED = {"member_list": "member_hash", "member_hash": "member_list"}
+_KIND = {"member_list": "a list", "member_hash": "a set or dict"}
+
+
+def _container_swaps(picked: list[Contribution], before: FunctionFeatures,
+                     after: FunctionFeatures) -> tuple[set[int], dict[int, str]]:
+    """(indices of the removed halves of container swaps on the same name, to drop;
+    index of each added half -> the kind it replaced)."""
+    added = {(c.group, _name(c, before, after)): i for i, c in enumerate(picked)
+             if c.group in _SWAPPED and c.increased}
+    dropped: set[int] = set()
+    was: dict[int, str] = {}
+    for i, c in enumerate(picked):
+        name = _name(c, before, after)
+        partner = added.get((_SWAPPED.get(c.group, ""), name))
+        if not c.increased and name and partner is not None:
+            dropped.add(i)
+            was[partner] = _KIND[c.group]
+    return dropped, was

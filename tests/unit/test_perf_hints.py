@@ -112,6 +112,29 @@ def test_an_edit_inside_a_nested_function_is_hinted_once_on_that_function() -> N
     assert "membership test on a list `wanted`" in "; ".join(hint.reasons)
 
 
+def test_a_container_swap_is_one_reason_that_says_what_it_was() -> None:
+    fast = textwrap.dedent('''
+        def reach(adj, source):
+            seen = {source}
+            level = [source]
+            while level:
+                nxt = []
+                for v in level:
+                    for w in adj[v]:
+                        if w not in seen:
+                            seen.add(w)
+                            nxt.append(w)
+                level = nxt
+            return seen
+    ''')
+    slow = fast.replace("seen = {source}", "seen = [source]").replace("seen.add(w)",
+                                                                       "seen.append(w)")
+    (slower,) = function_hints(fast, slow)
+    assert slower.reasons == ["membership test on a list `seen` inside a loop (was a set or dict)"]
+    (faster,) = function_hints(slow, fast)
+    assert faster.reasons == ["membership test on a set or dict `seen` inside a loop (was a list)"]
+
+
 def test_the_threshold_drops_small_predicted_changes() -> None:
     tweak = BEFORE.replace("    return out", "    out.reverse()\n    return out")
     assert tweak != BEFORE
