@@ -16,7 +16,6 @@ document are handled in order.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import logging
 from dataclasses import dataclass, field
@@ -86,14 +85,6 @@ def calibration(state: PerfState) -> Any:
     return state.calibration
 
 
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
 async def on_save(ls: TailorServer, uri: str) -> None:
     """Saves of one document are handled in order: each compares with the one before."""
     state = _state(ls)
@@ -113,21 +104,23 @@ async def _on_save(ls: TailorServer, state: PerfState, uri: str) -> None:
         return
     new, version = document.source, document.version
     old = state.baseline.get(uri)
-    if old is not None and old != new and len(new) <= _MAX_CHARS and "\0" not in new and \
-            not await asyncio.to_thread(_parses, new):
-        return  # the baseline stays: the edit saved before the typo still gets its hint
-    state.baseline[uri] = new
     if old is None or old == new or len(new) > _MAX_CHARS or "\0" in new:
+        state.baseline[uri] = new
         return
     try:
-        hints, changed = await asyncio.to_thread(compute, old, new,
-                                                 ls.settings.perf.threshold, calibration(state))
+        result = await asyncio.to_thread(compute, old, new, ls.settings.perf.threshold,
+                                         calibration(state))
     except Exception as exc:  # e.g. a predictor that cannot load: say so once, stop trying
+        state.baseline[uri] = new
         state.broken = f"{type(exc).__name__}: {exc}"
         log.exception("performance hints are off")
         ls.notify_user(f"performance hints are off: {state.broken}",
                        types.MessageType.Warning)
         return
+    if result is None:
+        return  # the baseline stays: the edit saved before the typo still gets its hint
+    state.baseline[uri] = new
+    hints, changed = result
     current = state.hints.setdefault(uri, {})
     for name in changed:
         current.pop(name, None)

@@ -53,9 +53,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
         except ValueError as exc:  # a null byte
             print(f"tailor perf: {which} is not Python source ({exc})", file=sys.stderr)
             return 1
-    found, _ = compute(old, new, 1.0 if args.all else args.threshold,
-                       Calibration(data_dir() / "perf" / "measured.jsonl"))
-    hints = [hint for hint, _ in found.values()]
+    result = compute(old, new, 1.0 if args.all else args.threshold,
+                     Calibration(data_dir() / "perf" / "measured.jsonl"))
+    hints = [hint for hint, _ in result[0].values()] if result is not None else []
     data: dict[str, Any] = {"file": str(path), "against": args.against,
                             "functions": [h.to_json() for h in hints]}
     if args.json:

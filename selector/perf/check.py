@@ -41,16 +41,16 @@ def predictor() -> Any:
 
 
 def compute(old: str, new: str, threshold: float, calibrated: Any = None
-            ) -> tuple[dict[str, tuple[Any, float]], set[str]]:
+            ) -> tuple[dict[str, tuple[Any, float]], set[str]] | None:
     """(hints above the threshold by qualified name, each with its uncalibrated ratio;
-    names of every changed function). `calibrated` rescales ratios by what the user's
-    own measurements showed (`perf.measure`)."""
+    names of every changed function), or None when `new` does not parse. `calibrated`
+    rescales ratios by what the user's own measurements showed (`perf.measure`)."""
     from selector.perf.hints import changed_functions, hints_for
 
     try:
         pairs = changed_functions(old, new)
-    except (SyntaxError, ValueError, RecursionError):
-        pairs = []
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
     if not pairs:
         return {}, set()
     hints: dict[str, tuple[Any, float]] = {}

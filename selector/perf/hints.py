@@ -103,13 +103,19 @@ def changed_functions(old_source: str, new_source: str,
     one or two of its hundreds. Same text means unchanged (the cheap test that settles
     most); different text is compared as ASTs, so a moved or re-indented function, or a
     comment, is not a change, and neither is, for its parent, an edit inside a nested
-    function. Raises SyntaxError when either source does not parse."""
+    function. Raises SyntaxError (or ValueError, for a null byte) when the new source does
+    not parse; an old source that does not parse has nothing to compare with: no pairs."""
+    new_tree = ast.parse(new_source)
+    try:
+        old_tree = ast.parse(old_source)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
     old_lines, new_lines = old_source.splitlines(), new_source.splitlines()
     by_name: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
-    for qual, fn in iter_functions(ast.parse(old_source)):
+    for qual, fn in iter_functions(old_tree):
         by_name.setdefault(qual, []).append(fn)
     pairs = []
-    for qual, fn in iter_functions(ast.parse(new_source)):
+    for qual, fn in iter_functions(new_tree):
         candidates = by_name.get(qual)
         if not candidates:
             continue
