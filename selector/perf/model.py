@@ -2,11 +2,14 @@
 code, after Liu & Baghdadi 2025.
 
 1. `pretrain`: a denoising autoencoder (Gaussian noise plus whole feature groups masked)
-   learns to reconstruct (normalised) feature vectors of unlabelled functions; its encoder
-   becomes a representation of programs that no runtime was needed for.
-2. `fit_predictor`: a small head on the encoder is fitted to measured log-runtimes, encoder
-   and head fine-tuned together from the pre-trained weights. The paper's frozen-encoder
-   stage is still there (`head_steps`) but off by default: it measured worse.
+   learns to reconstruct (normalised) feature vectors of unlabelled functions; for the
+   unlabelled generated programs the code also has to predict their static step counts,
+   known from their structure without running them. The encoder becomes a representation
+   of programs that no runtime was needed for.
+2. `fit_predictor`: the head on the encoder is fitted to measured log-runtimes, encoder
+   and head fine-tuned together from the pre-trained weights at a lower learning rate. The
+   paper's frozen-encoder stage is still there (`head_steps`) but off by default: it
+   measured worse.
 
 The input is the raw feature vector (counts); `log1p` and the corpus normalisation are
 inside the module (buffers), so torch and the exported ONNX graph take the same input. The
@@ -46,6 +49,7 @@ class PerfNet(nn.Module):
 
     def __init__(self, n_features: int, hidden: int = 256, code: int = 64) -> None:
         super().__init__()
+        self.code_size = code
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
         self.register_buffer("y_mean", torch.zeros(()))
@@ -107,15 +111,27 @@ def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int 
              lr: float = 1e-3, noise: float = 0.1, mask: float = 0.3,
              seconds: float | None = None, seed: int = 0,
              normalise_on: np.ndarray | None = None,
+             pretext: tuple[np.ndarray, np.ndarray] | None = None,
+             pretext_weight: float = 1.0,
              progress: Callable[[int, float], None] | None = None) -> TrainLog:
-    """Denoising-autoencoder pre-training on unlabelled feature vectors (sets normalisation).
+    """Pre-training on unlabelled feature vectors (sets the normalisation).
 
-    The corruption is Gaussian noise (`noise`, in z-units) and, with probability `mask`
-    per group, hiding a whole feature group (every depth of one operation kind is set to
-    the corpus mean), so that the code has to infer an operation's presence from the rest
-    of the function rather than copy it through. The normalisation comes from
-    `normalise_on` (default: `corpus`). Stops after `steps` steps or `seconds` seconds,
-    whichever comes first."""
+    The denoising autoencoder: the corruption is Gaussian noise (`noise`, in z-units) and,
+    with probability `mask` per group, hiding a whole feature group (every depth of one
+    operation kind is set to the corpus mean), so that the code has to infer an
+    operation's presence from the rest of the function rather than copy it through.
+
+    `pretext` (features, targets): rows with targets that cost nothing to know, the static
+    step counts of generated programs (`programs.static_steps`). Half of every batch comes
+    from them (they are reconstructed like the rest); the regression head learns to predict
+    their first column (the estimated total steps, standardised) and a linear layer,
+    dropped afterwards, the others from the code. Why: the reconstruction alone keeps what
+    varies most between functions, not what decides how long they run (the probe in
+    tests/bench/bench_perf.py); the step counts make the code carry how loop nests multiply
+    work, and the head start as a runtime model that labels only have to calibrate.
+
+    The normalisation comes from `normalise_on` (default: `corpus`). Stops after `steps`
+    steps or `seconds` seconds, whichever comes first."""
     net.set_normalisation(corpus if normalise_on is None else normalise_on)
     groups = feature_groups([str(i) for i in range(corpus.shape[1])])
     if corpus.shape[1] == len(_feature_names()):
@@ -128,19 +144,41 @@ def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int 
     with torch.no_grad():
         z_all = net.normalise(torch.from_numpy(corpus.astype(np.float32)))
     params = [*net.encoder.parameters(), *net.decoder.parameters()]
+    z_pre = t_pre = None
+    side: nn.Module | None = None
+    n_pre = 0
+    if pretext is not None and len(pretext[0]):
+        with torch.no_grad():
+            z_pre = net.normalise(torch.from_numpy(pretext[0].astype(np.float32)))
+        targets = np.asarray(pretext[1], dtype=np.float32)
+        t_pre = torch.from_numpy((targets - targets.mean(0)) / (targets.std(0) + 1e-3))
+        n_pre = batch // 2
+        if pretext_weight > 0:  # 0: the generated rows are only reconstructed
+            side = nn.Sequential(nn.GELU(), nn.Linear(net.code_size, targets.shape[1]))
+            params += [*net.head.parameters(), *side.parameters()]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     net.train()
     started = time.monotonic()
     loss_value = float("nan")
     done = 0
-    for done, idx in enumerate(_batches(len(z_all), batch, steps, gen), start=1):
+    for done, idx in enumerate(_batches(len(z_all), batch - n_pre, steps, gen), start=1):
         z = z_all[idx]
+        pre_rows = None
+        if z_pre is not None:
+            pre_rows = torch.randint(len(z_pre), (n_pre,), generator=gen)
+            z = torch.cat([z_pre[pre_rows], z])
         noisy = z + noise * torch.randn(z.shape, generator=gen) if noise else z
         if mask:
             hidden = (torch.rand(len(z), len(groups), generator=gen) < mask).float()
             noisy = noisy * (1.0 - torch.clamp(hidden @ group_matrix, max=1.0))
         loss = torch.mean((net.reconstruct(noisy) - z) ** 2)
+        if pre_rows is not None and t_pre is not None and side is not None:
+            code = net.encoder(z[:n_pre])  # clean rows: what fine-tuning will see
+            target = t_pre[pre_rows]
+            steps_loss = torch.mean((net.head(code).squeeze(-1) - target[:, 0]) ** 2)
+            side_loss = torch.mean((side(code) - target) ** 2)
+            loss = loss + pretext_weight * (steps_loss + side_loss)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -208,7 +246,7 @@ def _fit(net: PerfNet, x: torch.Tensor, y: torch.Tensor, params: list[nn.Paramet
 
 def fit_predictor(net: PerfNet, features: np.ndarray, log_seconds: np.ndarray, *,
                   pretrained: bool = True, head_steps: int = 0, tune_steps: int = 3000,
-                  lr: float = 3e-3, tune_lr: float = 3e-3, batch: int = 128,
+                  lr: float = 3e-3, tune_lr: float = 3e-4, batch: int = 128,
                   weight_decay: float = 1e-4, val_fraction: float = 0.2,
                   seed: int = 0) -> TrainLog:
     """Fit the regressor on measured log-runtimes.
@@ -220,10 +258,11 @@ def fit_predictor(net: PerfNet, features: np.ndarray, log_seconds: np.ndarray, *
     labels, when there are at least 20) and train on the rest, so neither gets more labels
     or more tuning than the other.
 
-    The default frozen stage is empty: on the generated benchmark programs, 1,500 frozen
-    steps then a lower fine-tuning rate (the paper's recipe, first tried) and a 300-step
-    warm-up were both worse at every label count than fine-tuning everything from the
-    pre-trained weights at once (tests/bench/bench_perf.py, the data-efficiency part)."""
+    The default frozen stage is empty: on the generated benchmark programs, 1,000-1,500
+    frozen steps and a 300-step warm-up were both worse than fine-tuning everything from the
+    pre-trained weights at once. The fine-tuning rate is a tenth of the from-scratch one:
+    the pre-trained head already predicts runtimes up to a scale, and at the full rate a few
+    dozen labels overwrite it (tests/bench/bench_perf.py, the data-efficiency part)."""
     started = time.monotonic()
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

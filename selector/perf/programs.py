@@ -19,6 +19,7 @@ Everything is driven by a `random.Random`, so a seed reproduces the same program
 from __future__ import annotations
 
 import copy
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -217,6 +218,43 @@ def estimate_cost(body: list[Op | Loop], size: int, mult: float = 1.0) -> float:
                    "vec": 20.0}[node.cost]
             total += mult * per
     return total
+
+
+# The step counts `static_steps` reports, after the estimated total: loop iterations, then
+# operations by cost class (weighted by what one costs: a list scan `size`, a sort
+# `size * log2(size)`, a growing local the iterations so far), executions by kind of
+# operation, and iterations by kind of loop header.
+STEP_CLASSES = ("loop", "1", "n", "nlogn", "grow", "vec")
+STEP_NAMES = ("estimated_steps", *(f"class_{c}" for c in STEP_CLASSES),
+              *(f"kind_{k}" for k in OPS), *(f"header_{h}" for h in HEADERS))
+_KIND_OF = {template: kind for kind, entries in OPS.items() for template, *_ in entries}
+
+
+def _count_steps(body: list[Op | Loop], size: int, mult: float, out: dict[str, float]) -> None:
+    for node in body:
+        if isinstance(node, Loop):
+            trips = _trips(node, size)
+            out["class_loop"] += mult * trips
+            out[f"header_{node.header}"] += mult * trips
+            _count_steps(node.body, size, mult * trips, out)
+        else:
+            per = {"1": 1.0, "n": float(size), "nlogn": size * math.log2(max(size, 2)),
+                   "grow": min(mult, 5000.0), "vec": 1.0}[node.cost]
+            out[f"class_{node.cost}"] += mult * per
+            out[f"kind_{_KIND_OF[node.template]}"] += mult
+
+
+def static_steps(program: Program) -> list[float]:
+    """How much work the program does by its structure, counted without running it (log1p
+    of each of `STEP_NAMES`).
+
+    Why: these are free for every generated program, so pre-training can learn from them
+    how loop nests multiply work, which the autoencoder's reconstruction alone does not
+    teach; the measured runtimes then only have to calibrate what each step costs."""
+    out = dict.fromkeys(STEP_NAMES, 0.0)
+    out["estimated_steps"] = program.cost()
+    _count_steps(program.body, program.size, 1.0, out)
+    return [math.log1p(out[name]) for name in STEP_NAMES]
 
 
 def _random_op(rng: random.Random) -> Op:

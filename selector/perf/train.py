@@ -1,9 +1,10 @@
 """Rebuild the predictor end to end (what `tailor perf --train` runs).
 
-corpus of unlabelled functions (+ unlabelled generated programs, half the rows) -> pre-train
-the masked denoising autoencoder -> generate and time labelled programs -> fine-tune encoder
-and regressor from the pre-trained weights (early stopping on a validation split) -> export
-ONNX + json.
+corpus of unlabelled functions + unlabelled generated programs with their static step
+counts (half of every batch) -> pre-train the masked denoising autoencoder and the step-count
+pretext -> generate and time labelled programs -> fine-tune encoder and regressor from the
+pre-trained weights at a lower learning rate (early stopping on a validation split) ->
+export ONNX + json.
 
 The budget is small on purpose (minutes on a laptop's CPU): pre-training stops after
 `pretrain_seconds`, labels are a few thousand short programs. Everything slow is cached in
@@ -34,27 +35,27 @@ from selector.perf.labels import (
     program_features,
 )
 from selector.perf.model import PerfNet, fit_predictor, predict, pretrain, reconstruction_error
+from selector.perf.programs import static_steps
 
-PRETRAINED_NAME = "perf-pretrained-v3.pt"  # v3: 256/64, group masking, generated at half
+PRETRAINED_NAME = "perf-pretrained-v4.pt"  # v4: + the static step-count pretext
 
 
 @dataclass
 class TrainConfig:
     labels: int = 4000
     seed: int = 0
-    pretrain_seconds: float = 300.0
-    pretrain_steps: int = 8000
+    pretrain_seconds: float = 600.0
+    pretrain_steps: int = 16000
     corpus_max_files: int | None = None
     corpus_roots: list[Path] | None = None  # default: the stdlib and site-packages
     corpus_max_rows: int = 200_000
-    # unlabelled generated programs mixed into pre-training (features only, never timed):
-    # as in the paper, the generator's own programs are free to pre-train on; only their
-    # runtimes cost anything
+    # unlabelled generated programs in pre-training (never timed): as in the paper, the
+    # generator's own programs are free to pre-train on; only their runtimes cost anything.
+    # Half of every pre-training batch is theirs, with their static step counts as the
+    # pretext targets (`programs.static_steps`)
     generated_unlabelled: int = 60_000
-    # share of the pre-training rows that are generated programs (they are repeated to
-    # reach it): the labelled programs come from the same generator, so the encoder
-    # should know that distribution at least as well as the library code's
-    generated_weight: float = 0.5
+    # 1 and 10 measured within noise of 3 (bench_perf.py's data-efficiency part)
+    pretext_weight: float = 3.0
     pretrain_mask: float = 0.3
     hidden: int = 256
     code: int = 64
@@ -62,6 +63,9 @@ class TrainConfig:
     # lower fine-tuning rate were both worse at every size in tests/bench/bench_perf.py)
     head_steps: int = 0
     tune_steps: int = 3000
+    # fine-tuning from the pre-trained weights at a tenth of the from-scratch rate (3e-3):
+    # at the full rate a few dozen labels undo what the step-count pretext taught
+    tune_lr: float = 3e-4
 
 
 def split_pairs(data: LabelledSet, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +102,8 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
                    log: Callable[[str], None] = print) -> PerfNet:
     """The pre-trained autoencoder, from the cache or trained now (and cached)."""
     torch.set_num_threads(1)
-    path = Path(cache_dir) / PRETRAINED_NAME
+    name = PRETRAINED_NAME if config.pretext_weight else PRETRAINED_NAME.replace(".pt", "-ae.pt")
+    path = Path(cache_dir) / name
     torch.manual_seed(config.seed)
     net = PerfNet(len(FEATURE_NAMES), hidden=config.hidden, code=config.code)
     if path.exists():
@@ -115,16 +120,21 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
         rows = np.random.default_rng(config.seed).choice(len(corpus), config.corpus_max_rows,
                                                          replace=False)
         corpus = corpus[np.sort(rows)]
+    pretext = None
+    normalise_on = corpus
     if config.generated_unlabelled:
         programs, _ = generate_programs(config.generated_unlabelled, config.seed + 10_000)
         generated = np.stack([program_features(p.source()) for p in programs])
+        steps = np.array([static_steps(p) for p in programs], dtype=np.float32)
         log(f"unlabelled generated programs: {len(generated)}")
-        weight = min(max(config.generated_weight, 0.0), 0.95)
-        wanted = max(len(generated), round(len(corpus) * weight / (1 - weight)))
-        repeats = -(-wanted // len(generated))
-        corpus = np.concatenate([corpus, np.tile(generated, (repeats, 1))[:wanted]])
+        pretext = (generated, steps)
+        # normalised as the batches mix them: as many generated rows as library ones
+        repeats = -(-len(corpus) // len(generated))
+        normalise_on = np.concatenate([corpus, np.tile(generated, (repeats, 1))[:len(corpus)]])
     result = pretrain(net, corpus, steps=config.pretrain_steps, mask=config.pretrain_mask,
                       seconds=config.pretrain_seconds, seed=config.seed,
+                      normalise_on=normalise_on, pretext=pretext,
+                      pretext_weight=config.pretext_weight,
                       progress=lambda s, loss: log(f"pretrain step {s}: loss {loss:.4f}"))
     log(f"pre-trained {result.steps} steps in {result.seconds:.0f}s, "
         f"reconstruction error {reconstruction_error(net, corpus[:20000]):.4f}")
@@ -148,7 +158,7 @@ def train_model(out_dir: Path, cache_dir: Path, config: TrainConfig | None = Non
     model = copy.deepcopy(net)
     fit_predictor(model, data.features[train], data.log_seconds[train], pretrained=True,
                   head_steps=config.head_steps, tune_steps=config.tune_steps,
-                  seed=config.seed)
+                  tune_lr=config.tune_lr, seed=config.seed)
     pred = predict(model, data.features[test])
     mae = float(np.mean(np.abs(pred - data.log_seconds[test])))
     acc, pairs = pair_direction_accuracy(pred, data, test)
@@ -166,7 +176,7 @@ def train_model(out_dir: Path, cache_dir: Path, config: TrainConfig | None = Non
     final = copy.deepcopy(net)
     fit_predictor(final, data.features, data.log_seconds, pretrained=True,
                   head_steps=config.head_steps, tune_steps=config.tune_steps,
-                  seed=config.seed)
+                  tune_lr=config.tune_lr, seed=config.seed)
     export(final, Path(out_dir), info=summary)
     log(f"exported to {out_dir}")
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from selector.perf.export import OnnxPredictor
 from selector.perf.hints import function_hints
 from selector.perf.labels import build_labelled_set, generate_programs
-from selector.perf.programs import mutate
+from selector.perf.programs import STEP_NAMES, Loop, Op, Program, mutate, static_steps
 from selector.perf.train import TrainConfig, train_model
 
 
@@ -60,3 +61,23 @@ def test_seeds_give_the_same_programs_and_edits_change_them() -> None:
     rng = random.Random(0)
     for p in programs:
         assert mutate(p, rng).source() != p.source()
+
+
+def test_static_steps_count_how_a_loop_nest_multiplies_work() -> None:
+    scan = ("if {v} in items:\n    acc += 1", ("items",), ("acc",), "n")
+    flat = Program([Loop("items", 0, [Op(*scan)])], size=48)
+    nested = Program([Loop("range_lit", 20, [Loop("items", 0, [Op(*scan)])])], size=48)
+    before, after = (dict(zip(STEP_NAMES, static_steps(p), strict=True)) for p in (flat, nested))
+    # 48 list scans of 48 elements each, then the same 20 times over
+    assert math.expm1(before["kind_member_list"]) == pytest.approx(48)
+    assert math.expm1(before["class_n"]) == pytest.approx(48 * 48)
+    assert math.expm1(after["kind_member_list"]) == pytest.approx(20 * 48)
+    assert math.expm1(after["class_n"]) == pytest.approx(20 * 48 * 48)
+    assert math.expm1(after["class_loop"]) == pytest.approx(20 + 20 * 48)
+    assert math.expm1(after["header_range_lit"]) == pytest.approx(20)
+    assert math.expm1(after["header_items"]) == pytest.approx(20 * 48)
+    assert after["estimated_steps"] > before["estimated_steps"] + math.log(19)
+    assert before["kind_sort"] == after["kind_sort"] == 0.0
+    # the source is untouched: counting never runs or renders anything new
+    assert "for " in nested.source() and nested.cost() == pytest.approx(
+        math.expm1(after["estimated_steps"]))
