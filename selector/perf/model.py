@@ -132,6 +132,8 @@ def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int 
 
     The normalisation comes from `normalise_on` (default: `corpus`). Stops after `steps`
     steps or `seconds` seconds, whichever comes first."""
+    if not len(corpus):
+        raise ValueError("pre-training needs at least one unlabelled function")
     net.set_normalisation(corpus if normalise_on is None else normalise_on)
     groups = feature_groups([str(i) for i in range(corpus.shape[1])])
     if corpus.shape[1] == len(_feature_names()):

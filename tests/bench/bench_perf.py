@@ -289,9 +289,10 @@ def bench_data_efficiency(cache: Path, sizes: list[int], seeds: int, steps: int,
                 pred = predict(model, test.features)
                 maes.append(float(np.mean(np.abs(pred - test.log_seconds))))
                 accs.append(pair_direction_accuracy(pred, test, allidx)[0])
-            rows.append({"labels": n, "variant": variant, "mae_log": round(np.mean(maes), 4),
+            rows.append({"labels": n, "variant": variant,
+                         "mae_log": round(float(np.mean(maes)), 4),
                          "mae_log_sd": round(float(np.std(maes)), 4),
-                         "direction_2x": round(np.mean(accs), 4)})
+                         "direction_2x": round(float(np.mean(accs)), 4)})
             print(rows[-1], file=sys.stderr, flush=True)
     scratch = {r["labels"]: r["mae_log"] for r in rows if r["variant"] == "scratch"}
     out: dict[str, object] = {"rows": rows, "test_programs": len(test.programs)}
@@ -303,7 +304,7 @@ def bench_data_efficiency(cache: Path, sizes: list[int], seeds: int, steps: int,
             factors[n] = round(n / enough[0], 2) if enough else None
             if n % 5 == 0 and n // 5 in pre:  # the target, read directly
                 fifth[n] = {"scratch_at_n": err, "pretrained_at_n_over_5": pre[n // 5],
-                            "met": pre[n // 5] <= err}
+                            "met": bool(pre[n // 5] <= err)}
         out[f"{variant}_label_saving_factor"] = factors
         out[f"{variant}_target_5x"] = fifth
     return out
