@@ -16,7 +16,7 @@ from pathlib import Path
 from adapters.cache import CompletionCache, scope_key
 from adapters.dataset import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 from adapters.engine import Engine, Timing
-from adapters.postprocess import decide_mode, postprocess, stop_index
+from adapters.postprocess import decide_mode, drop_doubled_space, postprocess, stop_index
 from adapters.prompt import Prompt, build_prompt
 from adapters.repo_context import find_repo_root, language_of, related_files
 
@@ -126,7 +126,9 @@ class Completer:
             prompt.ids, max_new_tokens=options.max_new_tokens,
             stop=lambda text: stop_index(text, prefix, suffix, mode),
             cancel=cancel, deadline=deadline)
-        raw = generation.text
+        # stored without the doubled space, so that typing through the suggestion (and the
+        # cache keyed by the prompt) lines up with what was shown
+        raw = drop_doubled_space(generation.text, prefix)
         if generation.finish in ("timeout", "cancelled"):
             # An interrupted suggestion is only worth showing as whole lines of a block.
             lead = 1 if raw.startswith("\n") else 0

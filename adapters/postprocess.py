@@ -323,10 +323,21 @@ def _rstrip(text: str, keep_space: bool) -> str:
     return out
 
 
+def drop_doubled_space(text: str, prefix: str) -> str:
+    """After `return ` the model's next token is usually ` text`, space included (that is
+    how the tokenizer splits words), which would insert a second space; the space the
+    user typed stands for it. Lines that hold only indentation are left alone."""
+    line = prefix[prefix.rfind("\n") + 1:]
+    if line.strip() and line[-1] in " \t" and text[:1] in (" ", "\t"):
+        return text.lstrip(" \t")
+    return text
+
+
 def postprocess(generated: str, prefix: str, suffix: str, mode: Mode) -> str:
     """Return the text to insert at the cursor, '' when nothing is worth showing.
 
-    Every rule only cuts, so a wrong rule can lose a suggestion but never invent code.
+    Every rule only cuts (the end, or a space the user already typed from the start), so a
+    wrong rule can lose a suggestion but never invent code.
     """
     text = generated
     end = stop_index(text, prefix, suffix, mode)
@@ -339,4 +350,5 @@ def postprocess(generated: str, prefix: str, suffix: str, mode: Mode) -> str:
     keep_space = bool(rest) and not rest[0].isspace()
     text = _rstrip(text, keep_space)
     text = _rstrip(_trim_suffix_overlap(text, prefix, suffix), keep_space)
+    text = drop_doubled_space(text, prefix)
     return text if text.strip() else ""

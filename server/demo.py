@@ -63,13 +63,17 @@ def run_demo(file: str | None, model: str) -> int:
         before = text[text.rfind("\n", 0, offset) + 1: offset]
         print(f"{path.name}:{line}:{len(before)} — {label}")
         print(f"  line: {before!r}▮")
-        # As if you were writing the file here: the code so far, the rest of this line only
-        # (with the real rest of the file after the cursor, the right suggestion is often
-        # the very next line, which Tailor never repeats).
+        # As if you were writing this line now: the code so far and nothing after the
+        # cursor. With the real rest of the file there, the right answer at a mid-line
+        # cursor is what already follows it, which Tailor never repeats (so the demo
+        # showed nothing); the real rest of the line is printed beside the suggestion.
         line_end = text.find("\n", offset)
-        prefix, suffix = text[:offset], text[offset:line_end if line_end >= 0 else None] + "\n"
+        rest = text[offset:line_end if line_end >= 0 else None]
+        prefix, suffix = text[:offset], "\n"
         first = completer.complete(path=path, prefix=prefix, suffix=suffix, options=options)
         print(_textwrap_module.indent(first.text or "(no suggestion)", "  │ "))
+        if rest.strip():
+            print(f"  the file has: {rest!r}")
         _show("new cursor        ", first)
         # One more typed character at the same place: only the new tokens are computed.
         extra = "y" if first.text.startswith("x") else "x"

@@ -88,6 +88,22 @@ def test_typing_through_a_suggestion_is_a_cache_hit(completer, engine, model, to
     assert engine.calls == 1
 
 
+def test_a_space_already_typed_is_not_doubled_and_typing_through_still_hits(
+        completer, engine, model, tokenizer, source):
+    # after `return ` the model's next token carries its own space, as real tokenizers do
+    script_output(model, [*tokenizer.encode(" sum(values)\n"), tokenizer.eos_token_id])
+    first = complete(completer, source)
+    assert engine.raw[0].startswith(" sum(values)")
+    assert first.text == "sum(values)"  # not "return  sum(values)"
+    typed = complete(completer, source, prefix=PREFIX + "su")
+    assert typed.cached and typed.text == "m(values)"
+    # another document state, same cache: found through the prompt-keyed cache instead
+    other = Completer(engine, "tiny", cache=completer.cache)
+    from_cache = complete(other, source, prefix=PREFIX + "s")
+    assert from_cache.cached and from_cache.text == "um(values)"
+    assert engine.calls == 1
+
+
 def test_typing_through_needs_no_prompt_even_after_a_restart(engine, model, tokenizer,
                                                              source, tmp_path, monkeypatch):
     script_output(model, [*tokenizer.encode("sum(values)\n"), tokenizer.eos_token_id])
