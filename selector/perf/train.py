@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -111,8 +112,8 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
             net.load_state_dict(torch.load(path, weights_only=True))
             log(f"pre-trained autoencoder from {path}")
             return net
-        except (RuntimeError, OSError) as exc:
-            log(f"ignoring a bad cached autoencoder ({exc})")
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
+            log(f"ignoring a bad cached autoencoder ({exc}); pre-training again")
     corpus = build_corpus(cache_dir, roots=config.corpus_roots, max_files=config.corpus_max_files,
                           progress=lambda i, n: log(f"corpus: {i}/{n} files"))
     log(f"corpus: {len(corpus)} functions")

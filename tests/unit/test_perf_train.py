@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from selector.perf.export import OnnxPredictor
 from selector.perf.hints import function_hints
 from selector.perf.labels import build_labelled_set, generate_programs
 from selector.perf.programs import STEP_NAMES, Loop, Op, Program, mutate, static_steps
-from selector.perf.train import TrainConfig, train_model
+from selector.perf.train import PRETRAINED_NAME, TrainConfig, pretrained_net, train_model
 
 
 def test_a_tiny_training_run_exports_a_working_model(tmp_path: Path) -> None:
@@ -34,6 +35,22 @@ def test_a_tiny_training_run_exports_a_working_model(tmp_path: Path) -> None:
     new = "def g(xs):\n    return sum(x for x in xs for y in xs)\n"
     (hint,) = function_hints(old, new, predictor=predictor)
     assert hint.predicted_ratio > 0
+
+
+def test_a_corrupt_cached_autoencoder_is_pre_trained_again(tmp_path: Path) -> None:
+    import json as json_module
+
+    config = TrainConfig(seed=3, pretrain_steps=5, pretrain_seconds=60, hidden=32, code=8,
+                         corpus_roots=[Path(json_module.__file__).parent],
+                         generated_unlabelled=50)
+    (tmp_path / PRETRAINED_NAME).write_bytes(b"not a checkpoint")
+    messages: list[str] = []
+    net = pretrained_net(tmp_path, config, log=messages.append)
+    assert any("ignoring a bad cached autoencoder" in m for m in messages)
+    again = pretrained_net(tmp_path, config, log=messages.append)  # the rewritten cache loads
+    assert "pre-trained autoencoder from" in messages[-1]
+    for p, q in zip(net.parameters(), again.parameters(), strict=True):
+        assert torch.equal(p, q)
 
 
 def test_labels_are_reproducible_and_served_from_the_cache(
