@@ -130,11 +130,18 @@ def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int 
     tests/bench/bench_perf.py); the step counts make the code carry how loop nests multiply
     work, and the head start as a runtime model that labels only have to calibrate.
 
-    The normalisation comes from `normalise_on` (default: `corpus`). Stops after `steps`
-    steps or `seconds` seconds, whichever comes first."""
+    The normalisation comes from `normalise_on`; by default from the rows as the batches
+    mix them (the corpus, and as many pretext rows, repeated if need be). Stops after
+    `steps` steps or `seconds` seconds, whichever comes first."""
     if not len(corpus):
         raise ValueError("pre-training needs at least one unlabelled function")
-    net.set_normalisation(corpus if normalise_on is None else normalise_on)
+    if normalise_on is None:
+        normalise_on = corpus
+        if pretext is not None and len(pretext[0]):
+            repeats = -(-len(corpus) // len(pretext[0]))
+            normalise_on = np.concatenate([corpus,
+                                           np.tile(pretext[0], (repeats, 1))[:len(corpus)]])
+    net.set_normalisation(normalise_on)
     groups = feature_groups([str(i) for i in range(corpus.shape[1])])
     if corpus.shape[1] == len(_feature_names()):
         groups = feature_groups(_feature_names())
@@ -175,7 +182,8 @@ def pretrain(net: PerfNet, corpus: np.ndarray, *, steps: int = 3000, batch: int 
             hidden = (torch.rand(len(z), len(groups), generator=gen) < mask).float()
             noisy = noisy * (1.0 - torch.clamp(hidden @ group_matrix, max=1.0))
         loss = torch.mean((net.reconstruct(noisy) - z) ** 2)
-        if pre_rows is not None and t_pre is not None and side is not None:
+        if side is not None:
+            assert pre_rows is not None and t_pre is not None
             code = net.encoder(z[:n_pre])  # clean rows: what fine-tuning will see
             target = t_pre[pre_rows]
             steps_loss = torch.mean((net.head(code).squeeze(-1) - target[:, 0]) ** 2)

@@ -122,19 +122,14 @@ def pretrained_net(cache_dir: Path, config: TrainConfig,
                                                          replace=False)
         corpus = corpus[np.sort(rows)]
     pretext = None
-    normalise_on = corpus
     if config.generated_unlabelled:
         programs, _ = generate_programs(config.generated_unlabelled, config.seed + 10_000)
         generated = np.stack([program_features(p.source()) for p in programs])
         steps = np.array([static_steps(p) for p in programs], dtype=np.float32)
         log(f"unlabelled generated programs: {len(generated)}")
         pretext = (generated, steps)
-        # normalised as the batches mix them: as many generated rows as library ones
-        repeats = -(-len(corpus) // len(generated))
-        normalise_on = np.concatenate([corpus, np.tile(generated, (repeats, 1))[:len(corpus)]])
     result = pretrain(net, corpus, steps=config.pretrain_steps, mask=config.pretrain_mask,
-                      seconds=config.pretrain_seconds, seed=config.seed,
-                      normalise_on=normalise_on, pretext=pretext,
+                      seconds=config.pretrain_seconds, seed=config.seed, pretext=pretext,
                       pretext_weight=config.pretext_weight,
                       progress=lambda s, loss: log(f"pretrain step {s}: loss {loss:.4f}"))
     log(f"pre-trained {result.steps} steps in {result.seconds:.0f}s, "
